@@ -1,0 +1,209 @@
+"""The ``spawnfix`` command line (also ``python -m spawnfix``).
+
+- ``spawnfix run [--mode MODE] -- COMMAND...``: run any command with spawnfix active, for an
+  interpreter where spawnfix is not installed into site-packages. It puts the
+  ``sitecustomize`` stub first on ``PYTHONPATH`` and replaces itself with the command, so
+  the exit code and signals are the command's own.
+- ``spawnfix doctor``: whether the hook is active here and why, and what it would do.
+- ``spawnfix demo``: run an unguarded script under spawn with and without spawnfix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import spawnfix
+from spawnfix import config
+
+TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Optional
+
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(spawnfix.__file__))
+
+
+def stub_directory() -> str:
+    """The folder holding the ``sitecustomize`` stub (in the wheel, or in a source tree)."""
+    for candidate in (
+        os.path.join(PACKAGE_DIR, "sitecustomize_stub"),
+        os.path.join(os.path.dirname(PACKAGE_DIR), "sitecustomize_stub"),
+    ):
+        if os.path.isfile(os.path.join(candidate, "sitecustomize.py")):
+            return candidate
+    raise FileNotFoundError("the spawnfix sitecustomize stub is missing from this install")
+
+
+def run_environment(mode: Optional[str], environ: dict[str, str]) -> dict[str, str]:
+    """The environment ``spawnfix run`` gives its command."""
+    env = dict(environ)
+    existing = env.get("PYTHONPATH")
+    stub = stub_directory()
+    env["PYTHONPATH"] = stub + (os.pathsep + existing if existing else "")
+    env["SPAWNFIX_PACKAGE_DIR"] = os.path.dirname(PACKAGE_DIR)
+    if mode is not None:
+        env[config.MODE_VARIABLE] = mode
+    return env
+
+
+def command_run(args: argparse.Namespace) -> int:
+    """Replace this process with the command, spawnfix active through the stub."""
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        print(
+            "spawnfix run: no command given (example: spawnfix run -- python train.py)",
+            file=sys.stderr,
+        )
+        return 2
+    env = run_environment(args.mode, os.environ)
+    if args.debug:
+        env[config.DEBUG_VARIABLE] = "1"
+    if os.name == "posix":
+        try:
+            os.execvpe(command[0], command, env)
+        except FileNotFoundError:
+            print(f"spawnfix run: command not found: {command[0]}", file=sys.stderr)
+            return 127
+    import subprocess
+
+    return subprocess.call(command, env=env)
+
+
+def doctor_report() -> list[str]:
+    """Lines describing spawnfix's state in this interpreter."""
+    from spawnfix import startup
+
+    settings = config.reload()
+    lines = [f"spawnfix {spawnfix.__version__} ({PACKAGE_DIR})"]
+    lines.append(f"python: {sys.version.split()[0]} ({sys.executable})")
+    mode_note = "" if settings.understood else f" (SPAWNFIX={settings.raw_mode!r} not understood)"
+    lines.append(
+        f"mode: {settings.mode}{mode_note}; debug log: {'on' if settings.debug else 'off'}"
+    )
+    if startup.is_active():
+        lines.append(f"hook: active, started by {_hook_source()}")
+    elif not settings.active:
+        lines.append("hook: inactive because SPAWNFIX turns it off")
+    else:
+        reason = "; ".join(startup.status) or "the startup hook did not run in this interpreter"
+        lines.append(f"hook: inactive ({reason}); install spawnfix here or use `spawnfix run`")
+    import multiprocessing
+
+    method = multiprocessing.get_start_method(allow_none=True) or _default_start_method()
+    acts = (
+        "re-runs the main script: spawnfix applies"
+        if method != "fork"
+        else ("fork does not re-run the main script; spawnfix applies to spawn/forkserver contexts")
+    )
+    lines.append(f"default start method: {method} ({acts})")
+    lines.append(f"wrapt: {_version('wrapt')}")
+    wandb_version = _version("wandb")
+    lines.append(f"wandb: {wandb_version}{_wandb_note(wandb_version)}")
+    for name in ("torch", "pytorch-lightning", "lightning"):
+        version = _version(name)
+        if version != "not installed":
+            lines.append(f"{name}: {version} (covered through its multiprocessing use)")
+    return lines
+
+
+def _default_start_method() -> str:
+    import multiprocessing
+
+    return multiprocessing.get_context().get_start_method()
+
+
+def _hook_source() -> str:
+    stub = sys.modules.get("sitecustomize")
+    stub_file = getattr(stub, "__file__", "") or ""
+    if os.path.dirname(os.path.abspath(stub_file)) == os.path.abspath(stub_directory()):
+        return f"the sitecustomize stub ({stub_file})"
+    import site
+
+    folders = [*site.getsitepackages(), site.getusersitepackages()]
+    for folder in folders:
+        path = os.path.join(folder, "spawnfix.pth")
+        if os.path.exists(path):
+            return path
+    return "an explicit spawnfix.startup.activate() call"
+
+
+def _version(distribution: str) -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # pragma: no cover - Python 3.7
+        return "unknown"
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _wandb_note(version: str) -> str:
+    if version == "not installed":
+        return ""
+    from spawnfix.wandb_hook import TESTED_RANGE, uses_multiprocessing_backend
+
+    note = f" (wandb.init wrapped on import; tested {TESTED_RANGE}"
+    if uses_multiprocessing_backend(version):
+        note += "; backend uses multiprocessing: unguarded calls switch to thread start"
+    return note + ")"
+
+
+def command_doctor(args: argparse.Namespace) -> int:
+    """Print the doctor report."""
+    print("\n".join(doctor_report()))
+    return 0
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    """Run the bundled unguarded demo script without and with spawnfix."""
+    from spawnfix import demo
+
+    return demo.run(args.start_method)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with one sub-command per job."""
+    parser = argparse.ArgumentParser(
+        prog="spawnfix",
+        description=(
+            'Make scripts without an `if __name__ == "__main__":` guard work under the '
+            "spawn and forkserver start methods."
+        ),
+        epilog="Environment: SPAWNFIX=on|quiet|strict|off, SPAWNFIX_DEBUG=1.",
+    )
+    parser.add_argument("--version", action="version", version=f"spawnfix {spawnfix.__version__}")
+    commands = parser.add_subparsers(dest="command_name", metavar="COMMAND")
+    commands.required = True
+
+    run = commands.add_parser(
+        "run",
+        help="run a command with spawnfix active (no install into site-packages needed)",
+        description="Run COMMAND with spawnfix active through a sitecustomize stub on "
+        "PYTHONPATH. Exit code and signals are the command's own.",
+    )
+    run.add_argument("--mode", choices=config.MODES, help="set SPAWNFIX for the command")
+    run.add_argument("--debug", action="store_true", help="set SPAWNFIX_DEBUG=1")
+    run.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
+    run.set_defaults(handler=command_run)
+
+    doctor = commands.add_parser("doctor", help="show whether spawnfix is active here, and why")
+    doctor.set_defaults(handler=command_doctor)
+
+    demo = commands.add_parser(
+        "demo", help="run an unguarded script with and without spawnfix, side by side"
+    )
+    demo.add_argument("--start-method", choices=("spawn", "forkserver"), default="spawn")
+    demo.set_defaults(handler=command_demo)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``spawnfix`` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args) or 0)

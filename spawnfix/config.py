@@ -1,0 +1,108 @@
+"""Configuration from the environment, read in one place.
+
+Every other module asks ``current()`` instead of reading ``os.environ``. The values are
+read once per process, at first use, because the startup hook and the patches must agree
+for the whole life of the process.
+
+| ``SPAWNFIX``                 | mode     | meaning                                          |
+|------------------------------|----------|--------------------------------------------------|
+| unset, ``1``, ``on``, ...    | ``on``   | repair unguarded scripts, warn once              |
+| ``quiet``                    | ``quiet``| repair, no warning                               |
+| ``strict``                   | ``strict``| never repair: raise ``UnguardedMainError``      |
+| ``0``, ``off``, ...          | ``off``  | inert: nothing is patched                        |
+
+``SPAWNFIX_DEBUG=1`` logs every decision through the ``spawnfix`` logger to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+MODE_VARIABLE = "SPAWNFIX"
+DEBUG_VARIABLE = "SPAWNFIX_DEBUG"
+
+ON = "on"
+QUIET = "quiet"
+STRICT = "strict"
+OFF = "off"
+MODES = (ON, QUIET, STRICT, OFF)
+
+_SPELLINGS = {
+    "": ON,
+    "1": ON,
+    "on": ON,
+    "true": ON,
+    "yes": ON,
+    "quiet": QUIET,
+    "strict": STRICT,
+    "0": OFF,
+    "off": OFF,
+    "false": OFF,
+    "no": OFF,
+}
+_TRUE_DEBUG = {"1", "on", "true", "yes"}
+
+
+class Config:
+    """What spawnfix should do in this process, decided from the environment."""
+
+    __slots__ = ("debug", "mode", "raw_mode", "understood")
+
+    def __init__(self, mode: str, debug: bool, raw_mode: str | None, understood: bool) -> None:
+        self.mode = mode
+        self.debug = debug
+        self.raw_mode = raw_mode
+        self.understood = understood
+
+    @property
+    def active(self) -> bool:
+        """Whether any patch may be installed at all (false only for ``off``)."""
+        return self.mode != OFF
+
+    @property
+    def repairs(self) -> bool:
+        """Whether unguarded scripts are repaired (``on`` and ``quiet``)."""
+        return self.mode in (ON, QUIET)
+
+    @property
+    def warns(self) -> bool:
+        """Whether a repair is announced with an ``UnguardedMainWarning``."""
+        return self.mode == ON
+
+    def __repr__(self) -> str:
+        return f"Config(mode={self.mode!r}, debug={self.debug!r}, raw_mode={self.raw_mode!r})"
+
+
+def parse(environ: Mapping[str, str]) -> Config:
+    """Turn environment variables into a ``Config``; unknown values fall back to ``on``."""
+    raw = environ.get(MODE_VARIABLE)
+    spelled = (raw or "").strip().lower()
+    mode = _SPELLINGS.get(spelled)
+    understood = mode is not None
+    debug = environ.get(DEBUG_VARIABLE, "").strip().lower() in _TRUE_DEBUG
+    return Config(mode or ON, debug, raw, understood)
+
+
+# The process-wide configuration, read on first use; tests in the same process may
+# call ``reload()`` after changing the environment.
+_current: Config | None = None
+
+
+def current() -> Config:
+    """Return the configuration of this process, reading the environment on first use."""
+    global _current
+    if _current is None:
+        _current = parse(os.environ)
+    return _current
+
+
+def reload() -> Config:
+    """Read the environment again (for tests and for ``spawnfix doctor``)."""
+    global _current
+    _current = parse(os.environ)
+    return _current

@@ -1,0 +1,49 @@
+"""The ``spawnfix`` logger: one place that explains what spawnfix decided and why.
+
+With ``SPAWNFIX_DEBUG=1`` every decision is written to stderr, prefixed with the process
+id so that parent and children can be told apart. Without it, decisions still go to the
+``spawnfix`` logger at DEBUG level, but only if the program has imported ``logging``
+itself: spawnfix never imports ``logging`` just to stay quiet.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from spawnfix import config
+
+TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
+
+
+LOGGER_NAME = "spawnfix"
+
+# Set once the stderr handler for SPAWNFIX_DEBUG has been attached in this process.
+_debug_handler_installed = False
+
+
+def log_decision(message: str, *args: Any) -> None:
+    """Record one decision (``message % args``) on the ``spawnfix`` logger."""
+    if config.current().debug:
+        _install_debug_handler()
+    elif "logging" not in sys.modules:
+        return
+    import logging
+
+    logging.getLogger(LOGGER_NAME).debug(message, *args)
+
+
+def _install_debug_handler() -> None:
+    global _debug_handler_installed
+    if _debug_handler_installed:
+        return
+    import logging
+
+    logger = logging.getLogger(LOGGER_NAME)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("spawnfix[%(process)d]: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    _debug_handler_installed = True

@@ -1,0 +1,242 @@
+"""Analysis of the main script: where is its top-level code, and is that code guarded?
+
+The parent calls ``find_spawn_site`` each time a spawn or forkserver child is prepared. It
+looks for the frame that runs the main script's top-level code, maps the current line to
+the top-level statement around it and classifies that statement from the source:
+
+- inside ``if __name__ == "__main__":`` (either operand order): guarded;
+- inside a *dynamic* guard, an ``if`` whose test mentions ``__name__``, ``current_process``,
+  ``parent_process`` or ``MainProcess``: guarded, because children skip it natively;
+- any other top-level statement: unguarded (simple or compound);
+- no such frame (a thread, a callback, ``python -c``): not from the top-level code.
+
+It also lists the unguarded top-level ``set_start_method(...)`` calls, which kill every
+child that re-runs them. The source is parsed once per process, and only when a child is
+actually being prepared; ``ast`` is imported then, never at startup.
+
+Limits: a script edited on disk after it started is analysed as it is now; code run
+through ``exec`` in the main module's namespace is treated as top-level code.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import zlib
+
+TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
+if TYPE_CHECKING:
+    from typing import Optional
+
+GUARD_MAIN = "main"
+GUARD_DYNAMIC = "dynamic"
+
+SIMPLE = "simple"
+COMPOUND = "compound"
+
+_DYNAMIC_GUARD_WORDS = ("__name__", "current_process", "parent_process", "MainProcess")
+
+
+class TopLevelStatement:
+    """One statement of the main script's module body, with the lines it spans."""
+
+    __slots__ = ("first_line", "guard", "index", "kind", "last_line", "starts_method_calls")
+
+    def __init__(
+        self,
+        index: int,
+        first_line: int,
+        last_line: int,
+        kind: str,
+        guard: Optional[str],
+        starts_method_calls: tuple[int, ...],
+    ) -> None:
+        self.index = index
+        self.first_line = first_line
+        self.last_line = last_line
+        self.kind = kind
+        self.guard = guard
+        self.starts_method_calls = starts_method_calls
+
+    @property
+    def guarded(self) -> bool:
+        """Whether children skip this statement natively (main or dynamic guard)."""
+        return self.guard is not None
+
+
+class MainScript:
+    """The main script's source and its top-level statements."""
+
+    def __init__(
+        self,
+        path: str,
+        module_name: Optional[str],
+        source: bytes,
+        statements: list[TopLevelStatement],
+    ) -> None:
+        self.path = path
+        self.module_name = module_name
+        self.source = source
+        self.digest = source_digest(source)
+        self.statements = statements
+
+    def statement_at(self, line: int) -> Optional[TopLevelStatement]:
+        """Return the top-level statement whose lines include ``line``."""
+        for statement in self.statements:
+            if statement.first_line <= line <= statement.last_line:
+                return statement
+        return None
+
+    def line_text(self, line: int) -> str:
+        """Return one source line, stripped, for messages."""
+        lines = self.source.decode("utf-8", "replace").splitlines()
+        return lines[line - 1].strip() if 0 < line <= len(lines) else ""
+
+    def unguarded_start_method_calls(self, before_line: Optional[int] = None) -> list[int]:
+        """Lines of unguarded top-level ``set_start_method`` calls, optionally before a line."""
+        found = []
+        for statement in self.statements:
+            if statement.guarded:
+                continue
+            if before_line is not None and statement.first_line >= before_line:
+                break
+            found.extend(statement.starts_method_calls)
+        return found
+
+
+class SpawnSite:
+    """Where the main script's top-level code was when a child was being prepared."""
+
+    __slots__ = ("line", "script", "statement")
+
+    def __init__(self, script: MainScript, line: int, statement: Optional[TopLevelStatement]):
+        self.script = script
+        self.line = line
+        self.statement = statement
+
+    @property
+    def unguarded(self) -> bool:
+        """Whether a child re-running the script would reach this statement."""
+        return self.statement is not None and not self.statement.guarded
+
+
+def source_digest(source: bytes) -> str:
+    """A cheap fingerprint of the source, so a child can tell whether the file changed."""
+    return f"{zlib.crc32(source):08x}-{len(source)}"
+
+
+# Parsed main scripts by path; a process has one main script, parsed at most once.
+_scripts: dict[str, Optional[MainScript]] = {}
+
+
+def load_main_script(main_module: object) -> Optional[MainScript]:
+    """Read and analyse the script behind ``main_module``; None when it has no Python source."""
+    path = getattr(main_module, "__file__", None)
+    if not isinstance(path, str) or not path.endswith(".py"):
+        return None
+    path = os.path.abspath(path)
+    if path not in _scripts:
+        spec = getattr(main_module, "__spec__", None)
+        module_name = getattr(spec, "name", None)
+        _scripts[path] = _analyse(path, module_name)
+    return _scripts[path]
+
+
+def _analyse(path: str, module_name: Optional[str]) -> Optional[MainScript]:
+    try:
+        with io.open_code(path) as handle:
+            source = handle.read()
+        statements = analyse_statements(source, path)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return MainScript(path, module_name, source, statements)
+
+
+def analyse_statements(source: bytes, filename: str) -> list[TopLevelStatement]:
+    """Parse ``source`` and describe each top-level statement."""
+    import ast
+
+    tree = ast.parse(source, filename)
+    statements = []
+    for index, node in enumerate(tree.body):
+        first_line = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        last_line = getattr(node, "end_lineno", None) or node.lineno
+        kind = COMPOUND if _is_compound(ast, node) else SIMPLE
+        guard = _guard_kind(ast, node)
+        calls = () if guard else _start_method_calls(ast, node)
+        statements.append(TopLevelStatement(index, first_line, last_line, kind, guard, calls))
+    return statements
+
+
+def is_main_guard(test: object) -> bool:
+    """Whether an ``if`` test is ``__name__ == "__main__"`` (either operand order)."""
+    import ast
+
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return False
+    if not isinstance(test.ops[0], ast.Eq):
+        return False
+    operands = [test.left, test.comparators[0]]
+    names = [o for o in operands if isinstance(o, ast.Name) and o.id == "__name__"]
+    constants = [o for o in operands if isinstance(o, ast.Constant) and o.value == "__main__"]
+    return len(names) == 1 and len(constants) == 1
+
+
+def _guard_kind(ast: object, node: object) -> Optional[str]:
+    if not isinstance(node, ast.If):  # type: ignore[attr-defined]
+        return None
+    if is_main_guard(node.test):
+        return GUARD_MAIN
+    for part in ast.walk(node.test):  # type: ignore[attr-defined]
+        word = (
+            getattr(part, "id", None) or getattr(part, "attr", None) or getattr(part, "value", None)
+        )
+        if isinstance(word, str) and word in _DYNAMIC_GUARD_WORDS:
+            return GUARD_DYNAMIC
+    return None
+
+
+def _is_compound(ast: object, node: object) -> bool:
+    compound = ["If", "For", "AsyncFor", "While", "With", "AsyncWith", "Try", "TryStar", "Match"]
+    compound += ["FunctionDef", "AsyncFunctionDef", "ClassDef"]
+    return any(isinstance(node, getattr(ast, name)) for name in compound if hasattr(ast, name))
+
+
+def _start_method_calls(ast: object, node: object) -> tuple[int, ...]:
+    lines = []
+    for part in ast.walk(node):  # type: ignore[attr-defined]
+        if isinstance(part, ast.Call):  # type: ignore[attr-defined]
+            func = part.func
+            name = getattr(func, "attr", None) or getattr(func, "id", None)
+            if name == "set_start_method":
+                lines.append(part.lineno)
+    return tuple(lines)
+
+
+def top_level_line(main_module: object) -> Optional[int]:
+    """The line the main module's top-level code is executing now, if it is on this stack."""
+    main_globals = getattr(main_module, "__dict__", None)
+    frame = sys._getframe(1)
+    line = None
+    while frame is not None:
+        if frame.f_globals is main_globals and frame.f_code.co_name == "<module>":
+            line = frame.f_lineno
+        frame = frame.f_back
+    return line
+
+
+def find_spawn_site(main_module: object) -> Optional[SpawnSite]:
+    """Locate and classify the main script's top-level statement on the current stack.
+
+    Returns None when the main module has no analysable source or when its top-level code
+    is not on the stack (the child is started from a thread, a callback, or after the
+    script's body has finished).
+    """
+    script = load_main_script(main_module)
+    if script is None:
+        return None
+    line = top_level_line(main_module)
+    if line is None:
+        return None
+    return SpawnSite(script, line, script.statement_at(line))

@@ -1,0 +1,176 @@
+"""Every user-facing text of spawnfix, written once so that the wording stays consistent.
+
+Each message names the script and line, shows the line, says what happens and why, and
+gives the fix.
+"""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Optional
+
+    # (line number, source text, what happens to that line in a child)
+    Finding = tuple[int, str, str]
+
+BOOTSTRAP_ERROR = (
+    "An attempt has been made to start a new process before the current process "
+    "has finished its bootstrapping phase"
+)
+GUARD = 'if __name__ == "__main__":'
+
+
+def _quote_line(line: int, text: str) -> str:
+    return f"    {line:>4} | {text}"
+
+
+def _lines(first: int, last: int) -> str:
+    return f"line {first}" if first == last else f"lines {first}-{last}"
+
+
+def describe_findings(
+    script_path: str,
+    start_method: str,
+    site_lines: Optional[tuple[int, int]],
+    site_text: str,
+    hazards: Sequence[Finding],
+) -> list[str]:
+    """The shared body of the warning and the strict-mode error."""
+    name = os.path.basename(script_path)
+    out = []
+    if site_lines is not None:
+        first, last = site_lines
+        out.append(
+            f"{script_path}:{first} starts a '{start_method}' child process from top-level "
+            f"code that is not under `{GUARD}`:"
+        )
+        out.append(_quote_line(first, site_text))
+        out.append(
+            f"With the '{start_method}' start method every child re-runs {name} as "
+            f"__mp_main__. Without spawnfix the child reaches {_lines(first, last)} again "
+            f'and dies: "{BOOTSTRAP_ERROR}".'
+        )
+    else:
+        out.append(
+            f"{script_path} has top-level code outside `{GUARD}` that every "
+            f"'{start_method}' child runs again when it re-runs {name} as __mp_main__:"
+        )
+    for line, text, consequence in hazards:
+        out.append(_quote_line(line, text))
+        out.append(f"         {consequence}")
+    return out
+
+
+def fix_lines(site_lines: Optional[tuple[int, int]], hazards: Sequence[Finding]) -> str:
+    """The "how to fix it" sentence: which lines to move under the guard."""
+    places = []
+    if site_lines is not None:
+        places.append(f"{_lines(*site_lines)} and the code after them")
+    places.extend(f"line {line}" for line, _, _ in hazards)
+    return (
+        f"Fix: move {', '.join(places)} under `{GUARD}` "
+        "(imports, functions and classes can stay where they are)."
+    )
+
+
+def unguarded_warning(
+    script_path: str,
+    start_method: str,
+    site_lines: Optional[tuple[int, int]],
+    site_text: str,
+    hazards: Sequence[Finding],
+) -> str:
+    """Text of the ``UnguardedMainWarning`` emitted once by the parent in default mode."""
+    body = describe_findings(script_path, start_method, site_lines, site_text, hazards)
+    action = (
+        "spawnfix stops each child's re-run before that statement, so this run works."
+        if site_lines is not None
+        else "spawnfix handles those lines in the children, so this run works."
+    )
+    return "\n".join(
+        [
+            *body,
+            action,
+            fix_lines(site_lines, hazards),
+            "Silence this warning with SPAWNFIX=quiet; make it an error with SPAWNFIX=strict.",
+        ]
+    )
+
+
+def unguarded_error(
+    script_path: str,
+    start_method: str,
+    site_lines: Optional[tuple[int, int]],
+    site_text: str,
+    hazards: Sequence[Finding],
+) -> str:
+    """Text of the ``UnguardedMainError`` raised by the parent in strict mode."""
+    body = describe_findings(script_path, start_method, site_lines, site_text, hazards)
+    return "\n".join(
+        [
+            "spawnfix (SPAWNFIX=strict) stopped before starting the child process.",
+            *body,
+            fix_lines(site_lines, hazards),
+            "Or let spawnfix handle it: run with SPAWNFIX=1.",
+        ]
+    )
+
+
+START_METHOD_HAZARD = (
+    "set_start_method() runs again in every child, where it fails with "
+    "'context has already been set'; spawnfix makes that repeated call do nothing."
+)
+WANDB_HAZARD = (
+    "wandb.init() runs again in every child; there spawnfix returns a disabled run "
+    "(run.log, wandb.log and run.finish do nothing), so only this process creates a run. "
+    "To log from workers, call wandb.init() inside the worker function, or guard the script."
+)
+WANDB_STRICT_HAZARD = "wandb.init() runs again in every child and would create a duplicate run."
+START_METHOD_STRICT_HAZARD = (
+    "set_start_method() runs again in every child and fails there with "
+    "'context has already been set'."
+)
+
+
+def unknown_mode(raw: str) -> str:
+    """Said once when ``SPAWNFIX`` holds a value spawnfix does not understand."""
+    return (
+        f"spawnfix: SPAWNFIX={raw!r} is not understood; using the default ('on'). "
+        "Use one of: on (or 1, unset), quiet, strict, off (or 0)."
+    )
+
+
+def wandb_thread_start(script_path: str, line: int, text: str, start_method: str) -> str:
+    """Default-mode warning when old wandb is switched to thread start."""
+    return "\n".join(
+        [
+            f"{script_path}:{line} calls wandb.init() from top-level code that is not under "
+            f"`{GUARD}`:",
+            _quote_line(line, text),
+            f"This wandb version starts its backend as a '{start_method}' child process, which "
+            "re-runs the script and crashes. spawnfix starts the backend in a thread instead "
+            "(WANDB_START_METHOD=thread) for this run.",
+            f"Fix: move line {line} and the code after it under `{GUARD}`.",
+            "Silence this warning with SPAWNFIX=quiet; make it an error with SPAWNFIX=strict.",
+        ]
+    )
+
+
+def wandb_thread_start_error(script_path: str, line: int, text: str, start_method: str) -> str:
+    """Strict-mode error when old wandb would start its backend with spawn/forkserver."""
+    return "\n".join(
+        [
+            "spawnfix (SPAWNFIX=strict) stopped wandb.init() before it started its backend.",
+            f"{script_path}:{line} calls wandb.init() from top-level code that is not under "
+            f"`{GUARD}`:",
+            _quote_line(line, text),
+            f"This wandb version starts its backend as a '{start_method}' child process, which "
+            f're-runs the script, calls wandb.init() again and dies: "{BOOTSTRAP_ERROR}".',
+            f"Fix: move line {line} and the code after it under `{GUARD}`, or set "
+            "WANDB_START_METHOD=thread.",
+            "Or let spawnfix handle it: run with SPAWNFIX=1.",
+        ]
+    )

@@ -1,0 +1,200 @@
+"""Parent side of the multiprocessing repair: find the spawn site, decide, tell the child.
+
+``install`` wraps ``multiprocessing.spawn.get_preparation_data``, which every spawn and
+forkserver launch calls in the parent before the child exists (``popen_spawn_posix``,
+``popen_forkserver``, ``popen_spawn_win32`` and ``ForkServer.ensure_running``). The wrapper
+lets the standard library build the preparation data, then:
+
+1. does nothing unless the child will re-run the main script (``init_main_from_path`` or
+   ``init_main_from_name`` in the data; never for ``python -c``, stdin or a REPL);
+2. finds the spawn site (``spawnfix.main_script``) and the other unguarded top-level code
+   a child would repeat (``set_start_method`` calls, ``wandb.init`` calls seen so far);
+3. if there is nothing a child would trip over, leaves the data alone;
+4. otherwise raises ``UnguardedMainError`` (strict mode), or warns once and adds a
+   ``RerunPlan`` under ``PREPARATION_KEY``; unpickling that plan in the child hands the
+   re-run of the main script to ``spawnfix.rerun``.
+
+The forkserver's own ``get_preparation_data('ignore')`` call decides whether the fork server
+preloads the main script (Python 3.13.8+/3.14 do). For a script that needs the repair the
+main path is withheld there, so the fork server does not run unguarded code itself.
+
+The wrapper is a plain function, not a wrapt proxy: importing wrapt costs 15-60 ms, paid in
+every process that starts a child, which alone is more than the whole budget for a small
+``Pool``. See the README's benchmark section.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from spawnfix import config, messages
+from spawnfix.diagnostics import log_decision
+from spawnfix.errors import UnguardedMainError, UnguardedMainWarning
+
+TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, Optional
+
+
+PREPARATION_KEY = "spawnfix_plan"
+WANDB_INIT = "wandb.init"
+FORKSERVER_PRELOAD_CALL = "ignore"
+
+# Lines of unguarded top-level calls observed by other hooks in this process (wandb.init),
+# which every child re-running the script would repeat. Appended to by ``record_call``.
+_observed_calls: list[tuple[int, str]] = []
+
+# The warning is emitted at most once per process.
+_warned = False
+
+# The spawn module we patched and its original function, for ``uninstall``.
+_patched: Optional[tuple[Any, Callable[[str], dict[str, Any]]]] = None
+
+
+def install(spawn_module: Any) -> None:
+    """Wrap ``spawn_module.get_preparation_data``; a second call is a no-op."""
+    global _patched
+    if _patched is not None:
+        return
+    original = spawn_module.get_preparation_data
+
+    def get_preparation_data(name: str) -> dict[str, Any]:
+        data = original(name)
+        try:
+            prepare_child_data(data, name)
+        except UnguardedMainError:
+            raise
+        except Exception as error:  # fail open: the child starts as it would without us
+            log_decision("spawn-site check failed, child started unchanged: %r", error)
+        return data
+
+    get_preparation_data.__wrapped__ = original  # type: ignore[attr-defined]
+    get_preparation_data.__doc__ = original.__doc__
+    get_preparation_data.spawnfix_patch = True  # type: ignore[attr-defined]
+    spawn_module.get_preparation_data = get_preparation_data
+    _patched = (spawn_module, original)
+    log_decision("patched multiprocessing.spawn.get_preparation_data")
+
+
+def uninstall() -> None:
+    """Restore the original ``get_preparation_data``."""
+    global _patched
+    if _patched is None:
+        return
+    spawn_module, original = _patched
+    spawn_module.get_preparation_data = original
+    _patched = None
+
+
+def is_installed() -> bool:
+    """Whether this process has the parent-side patch in place."""
+    return _patched is not None
+
+
+def record_call(line: int, what: str) -> None:
+    """Remember an unguarded top-level call that children would repeat (e.g. wandb.init)."""
+    if (line, what) not in _observed_calls:
+        _observed_calls.append((line, what))
+
+
+def child_reruns_main(data: dict[str, Any]) -> bool:
+    """Whether a child given ``data`` re-runs the main script (mirrors ``spawn.prepare``)."""
+    name = data.get("init_main_from_name")
+    if name is not None:
+        return name != "__main__" and not name.endswith(".__main__")
+    path = data.get("init_main_from_path")
+    if path is None:
+        return False
+    stem = path.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return stem != "ipython"
+
+
+def prepare_child_data(data: dict[str, Any], name: str) -> None:
+    """Inspect the spawn site and add a re-run plan to ``data`` where the child needs one."""
+    if not child_reruns_main(data):
+        return
+    from spawnfix import main_script
+
+    main_module = sys.modules.get("__main__")
+    script = main_script.load_main_script(main_module)
+    if script is None:
+        log_decision("main script has no analysable source; child started unchanged")
+        return
+    site = main_script.find_spawn_site(main_module)
+    statement = site.statement if site is not None and site.unguarded else None
+    before = statement.first_line if statement is not None else None
+    start_method_lines = script.unguarded_start_method_calls(before)
+    wandb_lines = [
+        line
+        for line, what in _observed_calls
+        if what == WANDB_INIT and (before is None or line < before)
+    ]
+    _log_site(site, script.path)
+    if statement is None and not start_method_lines and not wandb_lines:
+        return
+
+    needs_plan = statement is not None or bool(start_method_lines)
+    if name == FORKSERVER_PRELOAD_CALL:
+        if needs_plan:
+            data.pop("init_main_from_path", None)
+            log_decision("fork server will not preload %s (unguarded code)", script.path)
+        return
+
+    mode = config.current()
+    start_method = str(data.get("start_method") or "spawn")
+    strict = mode.mode == config.STRICT
+    hazards = _findings(script, start_method_lines, wandb_lines, strict)
+    site_lines = (statement.first_line, statement.last_line) if statement is not None else None
+    site_text = script.line_text(statement.first_line) if statement is not None else ""
+    if strict:
+        raise UnguardedMainError(
+            messages.unguarded_error(script.path, start_method, site_lines, site_text, hazards)
+        )
+    if mode.warns:
+        text = messages.unguarded_warning(script.path, start_method, site_lines, site_text, hazards)
+        warn_line = site_lines[0] if site_lines else hazards[0][0]
+        _warn_once(text, script.path, warn_line)
+    if needs_plan:
+        from spawnfix.rerun import RerunPlan
+
+        data[PREPARATION_KEY] = RerunPlan.for_statement(script, statement)
+        log_decision("child gets a re-run plan: %r", data[PREPARATION_KEY])
+
+
+def _findings(
+    script: Any, start_method_lines: list[int], wandb_lines: list[int], strict: bool
+) -> list[messages.Finding]:
+    start_text = messages.START_METHOD_STRICT_HAZARD if strict else messages.START_METHOD_HAZARD
+    wandb_text = messages.WANDB_STRICT_HAZARD if strict else messages.WANDB_HAZARD
+    found = [(line, script.line_text(line), start_text) for line in start_method_lines]
+    found += [(line, script.line_text(line), wandb_text) for line in wandb_lines]
+    return sorted(found)
+
+
+def _log_site(site: Any, path: str) -> None:
+    if site is None:
+        log_decision("child started from outside %s's top-level code: left alone", path)
+    elif site.statement is None:
+        log_decision("spawn site %s:%d is not a top-level statement", path, site.line)
+    else:
+        state = "unguarded" if site.unguarded else f"guarded ({site.statement.guard})"
+        log_decision(
+            "spawn site %s:%d, top-level %s statement at lines %d-%d, %s",
+            path,
+            site.line,
+            site.statement.kind,
+            site.statement.first_line,
+            site.statement.last_line,
+            state,
+        )
+
+
+def _warn_once(text: str, path: str, line: int) -> None:
+    global _warned
+    if _warned:
+        return
+    _warned = True
+    import warnings
+
+    warnings.warn_explicit(text, UnguardedMainWarning, path, line, module="__main__")

@@ -1,0 +1,172 @@
+"""The startup hook, run by ``spawnfix.pth`` (Python <= 3.14) or ``spawnfix.start`` (3.15+).
+
+Every interpreter in the environment runs ``activate()``, so it must be cheap, standard
+library only, idempotent and fail-open:
+
+- unless spawnfix is off, it registers post-import hooks for ``multiprocessing.spawn`` and
+  ``wandb`` (``when_imported``): the patches are applied when the program imports those
+  modules, or at once if they already are;
+- it imports neither wrapt, nor multiprocessing, nor wandb, nor ``typing``; the whole hook
+  is this module and the package's ``__init__``. ``spawnfix.config`` is imported only when
+  a ``SPAWNFIX*`` variable is set, since the defaults need no parsing;
+- a second call (virtual environments run ``.pth`` lines twice on Python < 3.15) does
+  nothing, and no exception ever escapes.
+
+The post-import finder does not cope with module reloads (the callback does not run
+again) or with loaders that lack ``exec_module``; neither applies to the two modules
+watched here.
+"""
+
+import os
+import sys
+
+# Whether activate() has run in this process, and what it decided (for `spawnfix doctor`).
+_activated = False
+status = []
+
+# Callbacks waiting for their module, by module name; an entry is removed when it runs.
+_pending = {}
+
+_CONFIG_REPORTED = "SPAWNFIX_CONFIG_REPORTED"
+_VARIABLES = ("SPAWNFIX", "SPAWNFIX_DEBUG")
+
+
+def activate():
+    """Install spawnfix's lazy hooks in this interpreter (idempotent, never raises)."""
+    global _activated
+    if _activated:
+        return
+    _activated = True
+    try:
+        _activate()
+    except Exception as error:  # fail open: the user's program must start regardless
+        status.append(f"activation failed: {error!r}")
+        try:
+            from spawnfix.diagnostics import log_decision
+
+            log_decision("activation failed, spawnfix is inactive: %r", error)
+        except Exception:
+            pass
+
+
+def is_active():
+    """Whether the hooks were installed in this process."""
+    return _activated and "hooks registered" in status
+
+
+def _activate():
+    if any(name in os.environ for name in _VARIABLES):
+        from spawnfix import config
+
+        settings = config.current()
+        if not settings.understood:
+            _report_unknown_mode(settings.raw_mode or "")
+        if not settings.active:
+            status.append("off: SPAWNFIX disables it")
+            return
+    when_imported("multiprocessing.spawn", _patch_multiprocessing)
+    when_imported("wandb", _patch_wandb)
+    status.append("hooks registered")
+
+
+def _patch_multiprocessing(spawn_module):
+    from spawnfix import mp_hooks
+
+    mp_hooks.install(spawn_module)
+
+
+def _patch_wandb(wandb_module):
+    from spawnfix import wandb_hook
+
+    wandb_hook.install(wandb_module)
+
+
+def _report_unknown_mode(raw):
+    # Said once per process tree: children inherit the marker with the environment.
+    if os.environ.get(_CONFIG_REPORTED):
+        return
+    os.environ[_CONFIG_REPORTED] = "1"
+    import warnings
+
+    from spawnfix import messages
+    from spawnfix.errors import SpawnfixConfigWarning
+
+    warnings.warn(messages.unknown_mode(raw), SpawnfixConfigWarning, stacklevel=2)
+
+
+def when_imported(name, callback):
+    """Call ``callback(module)`` once module ``name`` has been imported, or now if it is.
+
+    The callback runs after the module body, before the importer gets the module back,
+    so ``from wandb import init`` already sees a patch. A failing callback is logged and
+    skipped: it never breaks the program's import.
+    """
+    module = sys.modules.get(name)
+    if module is not None:
+        _run_failing_open(callback, module)
+        return
+    _pending.setdefault(name, []).append(callback)
+    if not any(isinstance(finder, PostImportFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, PostImportFinder())
+
+
+def _run_failing_open(callback, module):
+    try:
+        callback(module)
+    except Exception as error:
+        from spawnfix.diagnostics import log_decision
+
+        log_decision("post-import hook %r failed and was skipped: %r", callback, error)
+
+
+class PostImportFinder:
+    """A ``sys.meta_path`` finder that answers only for watched names, to add a hook.
+
+    It asks the other finders for the real spec and wraps its loader; for any other name
+    it returns None at once, which costs well under a microsecond per import.
+    """
+
+    def find_spec(self, fullname, path=None, target=None):
+        """Find the real spec with the other finders and wrap its loader."""
+        if fullname not in _pending:
+            return None
+        spec = None
+        for finder in sys.meta_path:
+            find_spec = getattr(finder, "find_spec", None)
+            if isinstance(finder, PostImportFinder) or find_spec is None:
+                continue
+            spec = find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        spec.loader = _HookedLoader(spec.loader, fullname)
+        return spec
+
+    def invalidate_caches(self):
+        """Nothing is cached here; present for the finder protocol."""
+
+
+class _HookedLoader:
+    """Delegates to the real loader and runs the callbacks after ``exec_module``."""
+
+    def __init__(self, loader, fullname):
+        self._loader = loader
+        self._fullname = fullname
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        # Put the real loader back first: pickle, pkgutil and importlib.resources should
+        # never see this wrapper.
+        module.__loader__ = self._loader
+        spec = getattr(module, "__spec__", None)
+        if spec is not None:
+            spec.loader = self._loader
+        self._loader.exec_module(module)
+        for callback in _pending.pop(self._fullname, []):
+            _run_failing_open(callback, module)
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
