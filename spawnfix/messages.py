@@ -65,15 +65,15 @@ def describe_findings(
 
 
 def fix_lines(site_lines: Optional[tuple[int, int]], hazards: Sequence[Finding]) -> str:
-    """The "how to fix it" sentence: which lines to move under the guard."""
-    places = []
+    """The "how to fix it" sentence: which lines belong under the guard."""
+    moved = [f"line {line}" for line, _, _ in hazards]
     if site_lines is not None:
-        places.append(f"{_lines(*site_lines)} and the code after them")
-    places.extend(f"line {line}" for line, _, _ in hazards)
-    return (
-        f"Fix: move {', '.join(places)} under `{GUARD}` "
-        "(imports, functions and classes can stay where they are)."
-    )
+        fix = f"Fix: put line {site_lines[0]} and everything after it under `{GUARD}`"
+        if moved:
+            fix += f", and move {' and '.join(moved)} there too"
+    else:
+        fix = f"Fix: move {' and '.join(moved)} under `{GUARD}`"
+    return fix + " (imports, functions and classes can stay outside it)."
 
 
 def unguarded_warning(

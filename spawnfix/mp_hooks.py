@@ -62,7 +62,8 @@ def install(spawn_module: Any) -> None:
     def get_preparation_data(name: str) -> dict[str, Any]:
         data = original(name)
         try:
-            prepare_child_data(data, name)
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            prepare_child_data(data, name, start_method_of_caller(caller, data))
         except UnguardedMainError:
             raise
         except Exception as error:  # fail open: the child starts as it would without us
@@ -110,7 +111,17 @@ def child_reruns_main(data: dict[str, Any]) -> bool:
     return stem != "ipython"
 
 
-def prepare_child_data(data: dict[str, Any], name: str) -> None:
+def start_method_of_caller(caller_module: str, data: dict[str, Any]) -> str:
+    """The start method of the launch: the popen module calling us knows it, the
+    preparation data only has the default context's."""
+    if "forkserver" in caller_module:
+        return "forkserver"
+    if "popen_spawn" in caller_module:
+        return "spawn"
+    return str(data.get("start_method") or "spawn")
+
+
+def prepare_child_data(data: dict[str, Any], name: str, start_method: str) -> None:
     """Inspect the spawn site and add a re-run plan to ``data`` where the child needs one."""
     if not child_reruns_main(data):
         return
@@ -142,7 +153,6 @@ def prepare_child_data(data: dict[str, Any], name: str) -> None:
         return
 
     mode = config.current()
-    start_method = str(data.get("start_method") or "spawn")
     strict = mode.mode == config.STRICT
     hazards = _findings(script, start_method_lines, wandb_lines, strict)
     site_lines = (statement.first_line, statement.last_line) if statement is not None else None

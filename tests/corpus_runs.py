@@ -1,0 +1,61 @@
+"""Running the script corpus (tests/scripts/corpus) and reading its marker files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from support.scripts import SCRIPTS, Result, run_python
+
+FILE = "file"
+MODULE = "module"
+
+
+class CorpusRun:
+    """One run of a corpus script: the process result and the top-level markers."""
+
+    def __init__(self, result: Result, marker_file: Path) -> None:
+        self.result = result
+        text = marker_file.read_text() if marker_file.exists() else ""
+        self.markers = [line.split(" ", 2) for line in text.splitlines()]
+
+    def pids_for(self, event: str) -> set[str]:
+        """Which processes recorded ``event``."""
+        return {pid for pid, _, name in self.markers if name == event}
+
+    @property
+    def parent_pid(self) -> str:
+        """The pid that ran the script as ``__main__``."""
+        (pid,) = {pid for pid, module, _ in self.markers if module == "__main__"}
+        return pid
+
+    def events_of(self, module_name: str) -> list[str]:
+        """Events recorded by processes running the script under ``module_name``."""
+        return [event for _, module, event in self.markers if module == module_name]
+
+
+def copy_corpus(destination: Path) -> Path:
+    """A private copy of the corpus, so that scripts may edit themselves."""
+    target = destination / "scripts"
+    shutil.copytree(SCRIPTS, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def run_corpus(
+    python: str,
+    script: str,
+    start_method: str,
+    invocation: str,
+    tmp_path: Path,
+    timeout: float = 120,
+    **env: str,
+) -> CorpusRun:
+    """Run ``corpus/<script>.py`` as a file or with ``-m`` and collect its markers."""
+    scripts = copy_corpus(tmp_path)
+    marker_file = tmp_path / "markers.txt"
+    args = [f"corpus/{script}.py"] if invocation == FILE else ["-m", f"corpus.{script}"]
+    result = run_python(
+        python, args, scripts, timeout=timeout,
+        START_METHOD=start_method, MARKER_FILE=str(marker_file), **env,
+    )
+    return CorpusRun(result, marker_file)

@@ -1,0 +1,104 @@
+"""Fresh virtual environments with the built spawnfix wheel, created once and cached.
+
+Each environment is keyed by its interpreter and its third-party requirements, and lives
+under ``SPAWNFIX_TEST_VENVS`` (default ``~/.cache/spawnfix-test-venvs``) so that a second
+test run reuses it. spawnfix itself is (re)installed from the wheel built for this run,
+once per run, so a cached environment never tests stale code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+CACHE_ROOT = Path(
+    os.environ.get("SPAWNFIX_TEST_VENVS", Path.home() / ".cache" / "spawnfix-test-venvs")
+)
+INSTALL_TIMEOUT = 1800
+PYTHON_VERSIONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
+
+
+def find_python(version: str) -> str | None:
+    """Path of an interpreter for ``version`` (pyenv, then PATH), or None."""
+    if f"{sys.version_info[0]}.{sys.version_info[1]}" == version:
+        return sys.executable
+    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    candidates = sorted(Path(pyenv_root, "versions").glob(f"{version}.*"), reverse=True)
+    for candidate in candidates:
+        exe = candidate / "bin" / "python3"
+        if exe.exists():
+            return str(exe)
+    return shutil.which(f"python{version}")
+
+
+def run_checked(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """Run an installation step; fail with its output if it fails."""
+    completed = subprocess.run(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=kwargs.pop("timeout", INSTALL_TIMEOUT), **kwargs,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{completed.stdout[-4000:]}")
+    return completed
+
+
+class Venv:
+    """A virtual environment: its folder and its interpreter."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.python = str(path / "bin" / "python")
+
+    @property
+    def site_packages(self) -> Path:
+        """The environment's site-packages folder."""
+        out = subprocess.run(
+            [self.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            stdout=subprocess.PIPE, text=True, timeout=60, check=True,
+        )
+        return Path(out.stdout.strip())
+
+    def pip(self, *args: str) -> None:
+        """Run pip inside the environment."""
+        run_checked([self.python, "-m", "pip", "--disable-pip-version-check", "-q", *args])
+
+    def bin(self, name: str) -> str:
+        """Path of a console script installed in the environment."""
+        return str(self.path / "bin" / name)
+
+
+def create(path: Path, python: str) -> Venv:
+    """Create an empty environment at ``path`` with ``python``."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    run_checked([python, "-m", "venv", str(path)])
+    return Venv(path)
+
+
+def cached_env(python: str, requirements: list[str], wheel: Path | None) -> Venv:
+    """An environment with ``requirements`` (cached) and the spawnfix wheel (fresh)."""
+    version = subprocess.run(
+        [python, "-c", "import sys; print(sys.version.split()[0])"],
+        stdout=subprocess.PIPE, text=True, timeout=60, check=True,
+    ).stdout.strip()
+    key_source = json.dumps([version, sorted(requirements)])
+    key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
+    path = CACHE_ROOT / f"py{version}-{key}"
+    marker = path / "spawnfix-requirements.json"
+    if not marker.exists():
+        venv = create(path, python)
+        if requirements:
+            venv.pip("install", *requirements)
+        marker.write_text(key_source)
+    venv = Venv(path)
+    if wheel is not None:
+        venv.pip("install", "--no-deps", "--force-reinstall", str(wheel))
+        # spawnfix's only dependency, pinned by nothing else in these environments.
+        venv.pip("install", "wrapt")
+    return venv

@@ -1,0 +1,175 @@
+"""A user runs a script without a main guard under spawn or forkserver (issue 3).
+
+Every script runs in a fresh interpreter of a virtual environment with the built wheel
+installed, for spawn and forkserver, as a file and as ``python -m``, on each Python of
+the matrix (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import matrix_pythons
+from corpus_runs import FILE, MODULE, run_corpus
+
+START_METHODS = ("spawn", "forkserver")
+INVOCATIONS = (FILE, MODULE)
+
+# script -> (expected stdout line, events only the parent may record)
+UNGUARDED = {
+    "top_process": ("exitcode 0", {"after-join"}),
+    "top_pool": ("sum 2470", {"after-pool", "after-map"}),
+    "top_pool_with": ("sum 2470", {"inside-with", "after-with"}),
+    "top_executor": ("sum 2025", {"after-shutdown"}),
+    "top_manager": ("filled True exitcode 0", {"done"}),
+    "top_set_start_method": ("exitcode 0", set()),
+    "target_in_compound": ("exitcodes [0, 0]", {"after-loop"}),
+}
+CHILD_WORK = {
+    "top_process": {"work 7"},
+    "top_set_start_method": {"work"},
+    "target_in_compound": {"work 4", "work 9"},
+}
+
+
+@pytest.mark.parametrize("invocation", INVOCATIONS)
+@pytest.mark.parametrize("start_method", START_METHODS)
+@pytest.mark.parametrize("script", sorted(UNGUARDED))
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_unguarded_script_works(envs, tmp_path, version, script, start_method, invocation):
+    """The script finishes with the right output; children never run the spawn site."""
+    if script == "top_set_start_method" and start_method == "forkserver" and version == "3.8":
+        pytest.skip("3.8's forkserver re-sets the context in the fork server itself")
+    env = envs.get(version)
+    run = run_corpus(env.python, script, start_method, invocation, tmp_path)
+    expected, parent_only = UNGUARDED[script]
+
+    assert not run.result.timed_out, run.result.output
+    assert run.result.returncode == 0, run.result.output
+    assert expected in run.result.stdout, run.result.output
+    assert run.result.stderr.count("UnguardedMainWarning") == 1, run.result.output
+    parent = run.parent_pid
+    for event in parent_only:
+        assert run.pids_for(event) == {parent}, f"{event}: {run.markers}"
+    children_started = [e for e in run.events_of("__mp_main__") if e == "start"]
+    assert children_started, f"no child re-ran the script: {run.markers}"
+    for work in CHILD_WORK.get(script, ()):
+        pids = run.pids_for(work)
+        assert pids and parent not in pids, f"{work}: {run.markers}"
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_marker_proves_site_and_later_code_never_run_in_children(
+    envs, tmp_path, version, start_method
+):
+    """Only the parent records anything after the top-level spawn site."""
+    run = run_corpus(envs.get(version).python, "top_pool", start_method, FILE, tmp_path)
+    assert run.result.returncode == 0, run.result.output
+    child_events = run.events_of("__mp_main__")
+    assert child_events and set(child_events) == {"start"}, run.markers
+    assert run.events_of("__main__") == ["start", "after-pool", "after-map"]
+
+
+@pytest.mark.parametrize("version", matrix_pythons())
+@pytest.mark.parametrize(
+    ("script", "native_failure"),
+    [
+        ("top_process", "bootstrapping phase"),
+        ("top_executor", "BrokenProcessPool"),
+        ("top_set_start_method", "context has already been set"),
+    ],
+)
+def test_spawnfix_off_gives_the_native_failure(envs, tmp_path, version, script, native_failure):
+    """With SPAWNFIX=0 the standard library's own failure shows: nothing is patched."""
+    env = envs.get(version)
+    run = run_corpus(env.python, script, "spawn", FILE, tmp_path, timeout=60, SPAWNFIX="0")
+    assert native_failure in run.result.stderr, run.result.output
+    assert "site-packages/spawnfix" not in run.result.stderr, run.result.output
+    assert "UnguardedMainWarning" not in run.result.stderr, run.result.output
+
+
+def test_spawnfix_off_pool_hangs_as_natively(main_env, tmp_path):
+    """A top-level Pool without spawnfix respawns dying workers forever (killed at 20 s)."""
+    run = run_corpus(main_env.python, "top_pool", "spawn", FILE, tmp_path, timeout=20, SPAWNFIX="0")
+    assert run.result.timed_out, run.result.output
+    assert "bootstrapping phase" in run.result.stderr
+
+
+@pytest.mark.parametrize("invocation", INVOCATIONS)
+@pytest.mark.parametrize("start_method", START_METHODS)
+@pytest.mark.parametrize("script", ["guarded", "dynamic_guard"])
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_working_scripts_behave_the_same(
+    envs, tmp_path, version, script, start_method, invocation
+):
+    """Guarded and dynamically guarded scripts: same output and markers as without spawnfix."""
+    env = envs.get(version)
+    with_fix = run_corpus(env.python, script, start_method, invocation, tmp_path / "on")
+    without = run_corpus(
+        env.python, script, start_method, invocation, tmp_path / "off", SPAWNFIX="0"
+    )
+    assert with_fix.result.returncode == without.result.returncode == 0, with_fix.result.output
+    assert with_fix.result.stdout == without.result.stdout
+    assert with_fix.result.stderr == without.result.stderr == ""
+    assert with_fix.events_of("__main__") == without.events_of("__main__")
+    # Pool.terminate() may kill a worker before it has re-run the whole script, so the
+    # number of child events varies from run to run; which events occur does not.
+    assert set(with_fix.events_of("__mp_main__")) == set(without.events_of("__mp_main__"))
+
+
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_source_edited_between_starts_is_rerun_natively(envs, tmp_path, version):
+    """A child whose script changed since the parent read it runs it natively, safely."""
+    env = envs.get(version)
+    run = run_corpus(env.python, "self_editing", "spawn", FILE, tmp_path, SPAWNFIX_DEBUG="1")
+    assert run.result.returncode == 0, run.result.output
+    assert "exitcodes 0 0" in run.result.stdout, run.result.output
+    assert "changed since the parent read it" in run.result.stderr, run.result.output
+    assert {event for _, _, event in run.markers} == {"work first", "work second"}
+
+
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_forkserver_that_preloads_main(envs, tmp_path, version):
+    """Python 3.13.8+/3.14 preload the main script in the fork server (gh-126631).
+
+    The script backports that preload; without spawnfix the fork server dies, with it
+    the main path is withheld from the fork server and the children work.
+    """
+    env = envs.get(version)
+    native = run_corpus(
+        env.python, "forkserver_preload", "forkserver", FILE, tmp_path / "off",
+        timeout=60, SPAWNFIX="0",
+    )
+    assert native.result.returncode != 0 or "exitcode 0" not in native.result.stdout
+    assert "bootstrapping phase" in native.result.stderr, native.result.output
+
+    fixed = run_corpus(env.python, "forkserver_preload", "forkserver", FILE, tmp_path / "on")
+    assert fixed.result.returncode == 0, fixed.result.output
+    assert "exitcode 0" in fixed.result.stdout, fixed.result.output
+    assert fixed.pids_for("work"), fixed.markers
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_python_c_and_stdin_unchanged(main_env, tmp_path, start_method):
+    """``python -c`` and stdin programs never re-run in children: output is identical."""
+    from support.scripts import run_python
+
+    code = (
+        "import multiprocessing as mp\n"
+        f"pool = mp.get_context('{start_method}').Pool(2)\n"
+        "print(pool.map(abs, [-1, -2, -3]))\n"
+        "pool.close(); pool.join()\n"
+    )
+    stdin_file = tmp_path / "program.txt"
+    stdin_file.write_text(code)
+    outputs = []
+    for mode in ("on", "off"):
+        by_c = run_python(main_env.python, ["-c", code], tmp_path, SPAWNFIX=mode)
+        outputs.append((by_c.returncode, by_c.stdout, by_c.stderr))
+        by_stdin = run_python(
+            main_env.python, ["-c", f"exec(open({str(stdin_file)!r}).read())"], tmp_path,
+            SPAWNFIX=mode,
+        )
+        outputs.append((by_stdin.returncode, by_stdin.stdout, by_stdin.stderr))
+    assert outputs[0] == outputs[2] == (0, "[1, 2, 3]\n", ""), outputs
+    assert outputs[1] == outputs[3], outputs
