@@ -8,8 +8,10 @@ classes costs nothing at interpreter startup.
 class UnguardedMainWarning(UserWarning):
     """Emitted once, in the parent process, when spawnfix repairs an unguarded script.
 
-    Turn it into an error with ``-W error::spawnfix.UnguardedMainWarning`` or silence it with
-    ``SPAWNFIX=quiet``.
+    A ``UserWarning`` subclass: ``-W error::UserWarning`` (or
+    ``warnings.simplefilter("error", spawnfix.UnguardedMainWarning)``) turns it into an
+    error, ``SPAWNFIX=quiet`` silences it. ``-W error::spawnfix.UnguardedMainWarning`` does
+    not work on the command line: Python reads ``-W`` before site-packages is importable.
     """
 
 

@@ -64,8 +64,8 @@ def install(spawn_module: Any) -> None:
         try:
             caller = sys._getframe(1).f_globals.get("__name__", "")
             prepare_child_data(data, name, start_method_of_caller(caller, data))
-        except UnguardedMainError:
-            raise
+        except (UnguardedMainError, UnguardedMainWarning):
+            raise  # strict mode, or the warning turned into an error by a filter
         except Exception as error:  # fail open: the child starts as it would without us
             log_decision("spawn-site check failed, child started unchanged: %r", error)
         return data

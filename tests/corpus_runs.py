@@ -55,7 +55,12 @@ def run_corpus(
     marker_file = tmp_path / "markers.txt"
     args = [f"corpus/{script}.py"] if invocation == FILE else ["-m", f"corpus.{script}"]
     result = run_python(
-        python, args, scripts, timeout=timeout,
-        START_METHOD=start_method, MARKER_FILE=str(marker_file), **env,
+        python,
+        args,
+        scripts,
+        timeout=timeout,
+        START_METHOD=start_method,
+        MARKER_FILE=str(marker_file),
+        **env,
     )
     return CorpusRun(result, marker_file)

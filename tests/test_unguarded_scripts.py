@@ -8,6 +8,7 @@ the matrix (see conftest.py).
 from __future__ import annotations
 
 import pytest
+
 from conftest import matrix_pythons
 from corpus_runs import FILE, MODULE, run_corpus
 
@@ -99,9 +100,7 @@ def test_spawnfix_off_pool_hangs_as_natively(main_env, tmp_path):
 @pytest.mark.parametrize("start_method", START_METHODS)
 @pytest.mark.parametrize("script", ["guarded", "dynamic_guard"])
 @pytest.mark.parametrize("version", matrix_pythons())
-def test_working_scripts_behave_the_same(
-    envs, tmp_path, version, script, start_method, invocation
-):
+def test_working_scripts_behave_the_same(envs, tmp_path, version, script, start_method, invocation):
     """Guarded and dynamically guarded scripts: same output and markers as without spawnfix."""
     env = envs.get(version)
     with_fix = run_corpus(env.python, script, start_method, invocation, tmp_path / "on")
@@ -137,8 +136,13 @@ def test_forkserver_that_preloads_main(envs, tmp_path, version):
     """
     env = envs.get(version)
     native = run_corpus(
-        env.python, "forkserver_preload", "forkserver", FILE, tmp_path / "off",
-        timeout=60, SPAWNFIX="0",
+        env.python,
+        "forkserver_preload",
+        "forkserver",
+        FILE,
+        tmp_path / "off",
+        timeout=60,
+        SPAWNFIX="0",
     )
     assert native.result.returncode != 0 or "exitcode 0" not in native.result.stdout
     assert "bootstrapping phase" in native.result.stderr, native.result.output
@@ -167,7 +171,9 @@ def test_python_c_and_stdin_unchanged(main_env, tmp_path, start_method):
         by_c = run_python(main_env.python, ["-c", code], tmp_path, SPAWNFIX=mode)
         outputs.append((by_c.returncode, by_c.stdout, by_c.stderr))
         by_stdin = run_python(
-            main_env.python, ["-c", f"exec(open({str(stdin_file)!r}).read())"], tmp_path,
+            main_env.python,
+            ["-c", f"exec(open({str(stdin_file)!r}).read())"],
+            tmp_path,
             SPAWNFIX=mode,
         )
         outputs.append((by_stdin.returncode, by_stdin.stdout, by_stdin.stderr))

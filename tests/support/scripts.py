@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -29,7 +30,8 @@ class Result:
 def clean_environment(**overrides: str) -> dict[str, str]:
     """The environment a script runs with: ours, minus spawnfix settings, plus overrides."""
     env = {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if not k.startswith("SPAWNFIX") and k not in ("PYTHONPATH", "WANDB_START_METHOD")
     }
     env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -49,8 +51,13 @@ def run_python(
     """Run ``python args...`` in ``cwd``; on timeout the whole process group is killed."""
     env = clean_environment(**env_overrides)
     process = subprocess.Popen(
-        [python, *args], cwd=str(cwd), env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [python, *args],
+        cwd=str(cwd),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
@@ -67,7 +74,5 @@ def run_python(
 
 def _kill_leftovers(group: int) -> None:
     # Workers a failed script left behind must not outlive the test.
-    try:
+    with contextlib.suppress(OSError):
         os.killpg(group, signal.SIGKILL)
-    except OSError:
-        pass

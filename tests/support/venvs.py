@@ -39,8 +39,12 @@ def find_python(version: str) -> str | None:
 def run_checked(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     """Run an installation step; fail with its output if it fails."""
     completed = subprocess.run(
-        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        timeout=kwargs.pop("timeout", INSTALL_TIMEOUT), **kwargs,
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=kwargs.pop("timeout", INSTALL_TIMEOUT),
+        **kwargs,
     )
     if completed.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{completed.stdout[-4000:]}")
@@ -59,7 +63,10 @@ class Venv:
         """The environment's site-packages folder."""
         out = subprocess.run(
             [self.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            stdout=subprocess.PIPE, text=True, timeout=60, check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=True,
         )
         return Path(out.stdout.strip())
 
@@ -85,7 +92,10 @@ def cached_env(python: str, requirements: list[str], wheel: Path | None) -> Venv
     """An environment with ``requirements`` (cached) and the spawnfix wheel (fresh)."""
     version = subprocess.run(
         [python, "-c", "import sys; print(sys.version.split()[0])"],
-        stdout=subprocess.PIPE, text=True, timeout=60, check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout.strip()
     key_source = json.dumps([version, sorted(requirements)])
     key = hashlib.sha256(key_source.encode()).hexdigest()[:16]

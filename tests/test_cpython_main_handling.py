@@ -1,0 +1,26 @@
+"""CPython's own test_multiprocessing_main_handling passes with spawnfix installed."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import matrix_pythons
+from support.scripts import run_python
+
+
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_cpython_main_handling_suite(envs, tmp_path, version):
+    """`python -m test test_multiprocessing_main_handling` in a venv with spawnfix."""
+    env = envs.get(version)
+    probe = run_python(env.python, ["-c", "import test.support"], tmp_path)
+    if probe.returncode != 0:
+        pytest.skip(f"Python {version} was built without its test package")
+    result = run_python(
+        env.python, ["-m", "test", "test_multiprocessing_main_handling"], tmp_path, timeout=600
+    )
+    assert result.returncode == 0, result.output
+    assert "SUCCESS" in result.stdout or "Tests result: SUCCESS" in result.stdout, result.output
+    assert (
+        "spawnfix.startup"
+        in run_python(env.python, ["-c", "import sys; print(*sys.modules)"], tmp_path).stdout
+    )
