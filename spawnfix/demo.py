@@ -19,14 +19,13 @@ DEMO_SCRIPT = """\
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
-multiprocessing.set_start_method("{start_method}")
-
 
 def square(x):
     return x * x
 
 
-with ProcessPoolExecutor(max_workers=2) as pool:
+context = multiprocessing.get_context("{start_method}")
+with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
     print("squares:", list(pool.map(square, range(8))))
 """
 
@@ -49,6 +48,22 @@ def run(start_method: str = "spawn") -> int:
     return 0 if fixed else 1
 
 
+def _excerpt(output: str) -> str:
+    """The output, with long tracebacks cut down to the lines that explain them."""
+    lines = output.rstrip().splitlines()
+    if len(lines) <= 24:
+        return "\n".join(lines)
+    telling = [
+        line
+        for line in lines
+        if "An attempt has been made" in line
+        or "bootstrapping phase" in line
+        or line.startswith(("RuntimeError", "concurrent."))
+    ]
+    unique = list(dict.fromkeys([*telling, lines[-1]]))
+    return "\n".join(["    [... traceback shortened ...]", *unique])
+
+
 def _run_script(script: str, mode: str, title: str) -> int:
     print(f"--- {title} ---", flush=True)
     env = run_environment(mode, os.environ)
@@ -64,8 +79,6 @@ def _run_script(script: str, mode: str, title: str) -> int:
     except subprocess.TimeoutExpired:
         print(f"(timed out after {TIMEOUT_SECONDS} s)")
         return 124
-    lines = completed.stdout.rstrip().splitlines()
-    shown = lines if len(lines) <= 24 else [*lines[:6], "    [...]", *lines[-12:]]
-    print("\n".join(shown))
+    print(_excerpt(completed.stdout))
     print(f"(exit code {completed.returncode})", flush=True)
     return completed.returncode

@@ -1,0 +1,90 @@
+"""Shared helpers for the benchmarks: environments, interleaved timing, reporting.
+
+The machine is small and noisy, so every benchmark runs its variants interleaved (A, B,
+A, B, ...) in one process and reports medians and the ratio of medians, never a single
+timing. Environments come from the test helpers (``tests/support/venvs.py``) and are
+cached the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from support import venvs  # noqa: E402  (after the path set-up above)
+
+
+def build_wheel() -> Path:
+    """Build the spawnfix wheel from this source tree into a temporary folder."""
+    out = Path(tempfile.mkdtemp(prefix="spawnfix-bench-wheel-"))
+    venvs.run_checked(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(REPO)]
+    )
+    (wheel,) = out.glob("spawnfix-*.whl")
+    return wheel
+
+
+def environments(requirements: List[str]) -> Dict[str, venvs.Venv]:
+    """Two cached environments of this interpreter: with and without spawnfix."""
+    wheel = build_wheel()
+    return {
+        "without": venvs.cached_env(sys.executable, requirements, wheel=None),
+        "with": venvs.cached_env(sys.executable, [*requirements, "wrapt"], wheel=wheel),
+    }
+
+
+def clean_env(**overrides: str) -> Dict[str, str]:
+    """The benchmark's environment: no spawnfix settings unless asked for."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPAWNFIX")}
+    env.pop("PYTHONPATH", None)
+    env.update(WANDB_MODE="offline", WANDB_SILENT="true", **overrides)
+    return env
+
+
+def time_command(args: List[str], cwd: Path | None = None, **env: str) -> float:
+    """Wall time of one run of ``args``; the run must succeed."""
+    start = time.perf_counter()
+    completed = subprocess.run(
+        args, cwd=cwd, env=clean_env(**env), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, timeout=600,
+    )
+    elapsed = time.perf_counter() - start
+    if completed.returncode != 0:
+        raise RuntimeError(f"{args} failed:\n{completed.stderr.decode()[-3000:]}")
+    return elapsed
+
+
+def interleaved(variants: Dict[str, Callable[[], float]], runs: int) -> Dict[str, List[float]]:
+    """Run each variant ``runs`` times, alternating between them; return all samples."""
+    samples: Dict[str, List[float]] = {name: [] for name in variants}
+    for _ in range(runs):
+        for name, run in variants.items():
+            samples[name].append(run())
+    return samples
+
+
+def median_ms(values: List[float]) -> float:
+    """Median of a list of seconds, in milliseconds."""
+    return statistics.median(values) * 1000
+
+
+def machine_description() -> str:
+    """One line naming the machine, for the results file."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            names = [line.split(":", 1)[1].strip() for line in handle if "model name" in line]
+        cpu = f"{names[0]} x{len(names)}" if names else cpu
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.release()}, {cpu}, Python {platform.python_version()}"

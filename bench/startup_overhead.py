@@ -1,0 +1,43 @@
+"""Startup cost of the installed hook: every Python process in the environment pays it.
+
+Compares two fresh environments of this interpreter, one with the spawnfix wheel and one
+without, on ``python -c pass`` and on ``python -c "import multiprocessing,
+concurrent.futures"``. Goal: at most 1.02x; it must stay under 1.05x.
+
+Usage: python bench/startup_overhead.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from common import environments, interleaved, machine_description, median_ms, time_command
+
+PROGRAMS = {
+    "python -c pass": "pass",
+    "python -c 'import multiprocessing, concurrent.futures'": (
+        "import multiprocessing, concurrent.futures"
+    ),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=300)
+    args = parser.parse_args()
+    envs = environments([])
+    print(f"machine: {machine_description()}; {args.runs} interleaved runs each\n")
+    print("| program | without spawnfix (median) | with spawnfix (median) | ratio |")
+    print("|---|---|---|---|")
+    for label, code in PROGRAMS.items():
+        samples = interleaved(
+            {name: (lambda env=env: time_command([env.python, "-c", code]))
+             for name, env in envs.items()},
+            args.runs,
+        )
+        without, with_fix = median_ms(samples["without"]), median_ms(samples["with"])
+        print(f"| `{label}` | {without:.2f} ms | {with_fix:.2f} ms | {with_fix / without:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
