@@ -55,8 +55,12 @@ def time_command(args: List[str], cwd: Path | None = None, **env: str) -> float:
     """Wall time of one run of ``args``; the run must succeed."""
     start = time.perf_counter()
     completed = subprocess.run(
-        args, cwd=cwd, env=clean_env(**env), stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, timeout=600,
+        args,
+        cwd=cwd,
+        env=clean_env(**env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=600,
     )
     elapsed = time.perf_counter() - start
     if completed.returncode != 0:

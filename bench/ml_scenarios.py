@@ -14,6 +14,7 @@ import argparse
 import shutil
 import socket
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from common import REPO, interleaved, machine_description, median_ms, time_command
@@ -35,6 +36,21 @@ def free_port() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return str(probe.getsockname()[1])
+
+
+def run_scenario(
+    python: str, case: str, variables: dict, marker: Path, cwd: Path, mode: str
+) -> float:
+    """Wall time of one run of ``ml_cases.<case>``; its marker file starts empty."""
+    marker.unlink(missing_ok=True)
+    return time_command(
+        [python, "-m", f"ml_cases.{case}"],
+        cwd=cwd,
+        SPAWNFIX=mode,
+        MARKER_FILE=str(marker),
+        MASTER_PORT=free_port(),
+        **variables,
+    )
 
 
 def prepare_scripts(folder: Path) -> tuple[Path, Path]:
@@ -59,28 +75,36 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="spawnfix-bench-ml-"))
     unguarded, guarded = prepare_scripts(folder)
     print(f"machine: {machine_description()}; {args.runs} interleaved runs each\n")
-    print("| scenario | guarded twin, no spawnfix | unguarded, spawnfix | ratio "
-          "| top-level runs (guarded / unguarded) |")
+    print(
+        "| scenario | guarded twin, no spawnfix | unguarded, spawnfix | ratio "
+        "| top-level runs (guarded / unguarded) |"
+    )
     print("|---|---|---|---|---|")
     for label, (case, variables) in SCENARIOS.items():
         markers = {"guarded": folder / f"{case}-g.txt", "unguarded": folder / f"{case}-u.txt"}
-
-        def run(kind: str, cwd: Path, mode: str) -> float:
-            markers[kind].unlink(missing_ok=True)
-            return time_command(
-                [env.python, "-m", f"ml_cases.{case}"], cwd=cwd, SPAWNFIX=mode,
-                MARKER_FILE=str(markers[kind]), MASTER_PORT=free_port(), **variables,
-            )
-
         samples = interleaved(
-            {"guarded": lambda: run("guarded", guarded, "0"),
-             "unguarded": lambda: run("unguarded", unguarded, "quiet")},
+            {
+                "guarded": partial(
+                    run_scenario, env.python, case, variables, markers["guarded"], guarded, "0"
+                ),
+                "unguarded": partial(
+                    run_scenario,
+                    env.python,
+                    case,
+                    variables,
+                    markers["unguarded"],
+                    unguarded,
+                    "quiet",
+                ),
+            },
             args.runs,
         )
         counts = {k: path.read_text().count(" start\n") for k, path in markers.items()}
         g, u = median_ms(samples["guarded"]), median_ms(samples["unguarded"])
-        print(f"| {label} | {g / 1000:.2f} s | {u / 1000:.2f} s | {u / g:.3f} "
-              f"| {counts['guarded']} / {counts['unguarded']} |")
+        print(
+            f"| {label} | {g / 1000:.2f} s | {u / 1000:.2f} s | {u / g:.3f} "
+            f"| {counts['guarded']} / {counts['unguarded']} |"
+        )
 
 
 def sys_python() -> str:

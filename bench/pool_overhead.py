@@ -33,10 +33,12 @@ def main() -> None:
     samples = interleaved(
         {
             "guarded, without spawnfix": lambda: time_command(
-                [envs["without"].python, str(guarded)]),
+                [envs["without"].python, str(guarded)]
+            ),
             "guarded, with spawnfix": lambda: time_command([envs["with"].python, str(guarded)]),
             "unguarded, with spawnfix": lambda: time_command(
-                [envs["with"].python, str(unguarded)], SPAWNFIX="quiet"),
+                [envs["with"].python, str(unguarded)], SPAWNFIX="quiet"
+            ),
         },
         args.runs,
     )

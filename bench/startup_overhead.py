@@ -31,8 +31,10 @@ def main() -> None:
     print("|---|---|---|---|")
     for label, code in PROGRAMS.items():
         samples = interleaved(
-            {name: (lambda env=env: time_command([env.python, "-c", code]))
-             for name, env in envs.items()},
+            {
+                name: (lambda env=env, code=code: time_command([env.python, "-c", code]))
+                for name, env in envs.items()
+            },
             args.runs,
         )
         without, with_fix = median_ms(samples["without"]), median_ms(samples["with"])

@@ -24,8 +24,13 @@ SCRIPT = Path(__file__).resolve().parent / "scripts" / "wandb_init_guarded.py"
 def init_time_ms(python: str, cwd: Path, mode: str) -> float:
     """Milliseconds one wandb.init() took inside the script."""
     out = subprocess.run(
-        [python, str(SCRIPT)], cwd=cwd, env=clean_env(SPAWNFIX=mode),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300, check=True,
+        [python, str(SCRIPT)],
+        cwd=cwd,
+        env=clean_env(SPAWNFIX=mode),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     return float(out.stdout.strip().splitlines()[-1])
 

@@ -31,92 +31,96 @@ def _lines(first: int, last: int) -> str:
     return f"line {first}" if first == last else f"lines {first}-{last}"
 
 
-def describe_findings(
-    script_path: str,
-    start_method: str,
-    site_lines: Optional[tuple[int, int]],
-    site_text: str,
-    hazards: Sequence[Finding],
-) -> list[str]:
-    """The shared body of the warning and the strict-mode error."""
-    name = os.path.basename(script_path)
-    out = []
-    if site_lines is not None:
-        first, last = site_lines
-        out.append(
-            f"{script_path}:{first} starts a '{start_method}' child process from top-level "
-            f"code that is not under `{GUARD}`:"
+class UnguardedFindings:
+    """What the parent found about one launch, and the two ways of telling the user."""
+
+    def __init__(
+        self,
+        script_path: str,
+        start_method: str,
+        site_lines: Optional[tuple[int, int]],
+        site_text: str,
+        site_is_compound: bool,
+        hazards: Sequence[Finding],
+    ) -> None:
+        self.script_path = script_path
+        self.start_method = start_method
+        self.site_lines = site_lines
+        self.site_text = site_text
+        self.site_is_compound = site_is_compound
+        self.hazards = hazards
+
+    @property
+    def first_line(self) -> int:
+        """The line the warning is attributed to: the site, else the first hazard."""
+        return self.site_lines[0] if self.site_lines else self.hazards[0][0]
+
+    def warning(self) -> str:
+        """Text of the ``UnguardedMainWarning`` emitted once by the parent in default mode."""
+        if self.site_lines is None:
+            action = "spawnfix handles those lines in the children, so this run works."
+        elif self.site_is_compound:
+            action = (
+                "spawnfix stops each child's re-run at its first process start inside that "
+                "statement, so this run works."
+            )
+        else:
+            action = "spawnfix stops each child's re-run before that statement, so this run works."
+        return "\n".join(
+            [
+                *self._describe(),
+                action,
+                self._fix(),
+                "Silence this warning with SPAWNFIX=quiet; make it an error with SPAWNFIX=strict.",
+            ]
         )
-        out.append(_quote_line(first, site_text))
-        out.append(
-            f"With the '{start_method}' start method every child re-runs {name} as "
-            f"__mp_main__. Without spawnfix the child reaches {_lines(first, last)} again "
-            f'and dies: "{BOOTSTRAP_ERROR}".'
+
+    def error(self) -> str:
+        """Text of the ``UnguardedMainError`` raised by the parent in strict mode."""
+        return "\n".join(
+            [
+                "spawnfix (SPAWNFIX=strict) stopped before starting the child process.",
+                *self._describe(),
+                self._fix(),
+                "Or let spawnfix handle it: run with SPAWNFIX=1.",
+            ]
         )
-    else:
-        out.append(
-            f"{script_path} has top-level code outside `{GUARD}` that every "
-            f"'{start_method}' child runs again when it re-runs {name} as __mp_main__:"
-        )
-    for line, text, consequence in hazards:
-        out.append(_quote_line(line, text))
-        out.append(f"         {consequence}")
-    return out
 
+    def _describe(self) -> list[str]:
+        name = os.path.basename(self.script_path)
+        method = self.start_method
+        out = []
+        if self.site_lines is not None:
+            first, last = self.site_lines
+            out.append(
+                f"{self.script_path}:{first} starts a '{method}' child process from top-level "
+                f"code that is not under `{GUARD}`:"
+            )
+            out.append(_quote_line(first, self.site_text))
+            out.append(
+                f"With the '{method}' start method every child re-runs {name} as "
+                f"__mp_main__. Without spawnfix the child reaches {_lines(first, last)} again "
+                f'and dies: "{BOOTSTRAP_ERROR}".'
+            )
+        else:
+            out.append(
+                f"{self.script_path} has top-level code outside `{GUARD}` that every "
+                f"'{method}' child runs again when it re-runs {name} as __mp_main__:"
+            )
+        for line, text, consequence in self.hazards:
+            out.append(_quote_line(line, text))
+            out.append(f"         {consequence}")
+        return out
 
-def fix_lines(site_lines: Optional[tuple[int, int]], hazards: Sequence[Finding]) -> str:
-    """The "how to fix it" sentence: which lines belong under the guard."""
-    moved = [f"line {line}" for line, _, _ in hazards]
-    if site_lines is not None:
-        fix = f"Fix: put line {site_lines[0]} and everything after it under `{GUARD}`"
-        if moved:
-            fix += f", and move {' and '.join(moved)} there too"
-    else:
-        fix = f"Fix: move {' and '.join(moved)} under `{GUARD}`"
-    return fix + " (imports, functions and classes can stay outside it)."
-
-
-def unguarded_warning(
-    script_path: str,
-    start_method: str,
-    site_lines: Optional[tuple[int, int]],
-    site_text: str,
-    hazards: Sequence[Finding],
-) -> str:
-    """Text of the ``UnguardedMainWarning`` emitted once by the parent in default mode."""
-    body = describe_findings(script_path, start_method, site_lines, site_text, hazards)
-    action = (
-        "spawnfix stops each child's re-run before that statement, so this run works."
-        if site_lines is not None
-        else "spawnfix handles those lines in the children, so this run works."
-    )
-    return "\n".join(
-        [
-            *body,
-            action,
-            fix_lines(site_lines, hazards),
-            "Silence this warning with SPAWNFIX=quiet; make it an error with SPAWNFIX=strict.",
-        ]
-    )
-
-
-def unguarded_error(
-    script_path: str,
-    start_method: str,
-    site_lines: Optional[tuple[int, int]],
-    site_text: str,
-    hazards: Sequence[Finding],
-) -> str:
-    """Text of the ``UnguardedMainError`` raised by the parent in strict mode."""
-    body = describe_findings(script_path, start_method, site_lines, site_text, hazards)
-    return "\n".join(
-        [
-            "spawnfix (SPAWNFIX=strict) stopped before starting the child process.",
-            *body,
-            fix_lines(site_lines, hazards),
-            "Or let spawnfix handle it: run with SPAWNFIX=1.",
-        ]
-    )
+    def _fix(self) -> str:
+        moved = [f"line {line}" for line, _, _ in self.hazards]
+        if self.site_lines is not None:
+            fix = f"Fix: put line {self.site_lines[0]} and everything after it under `{GUARD}`"
+            if moved:
+                fix += f", and move {' and '.join(moved)} there too"
+        else:
+            fix = f"Fix: move {' and '.join(moved)} under `{GUARD}`"
+        return fix + " (imports, functions and classes can stay outside it)."
 
 
 START_METHOD_HAZARD = (

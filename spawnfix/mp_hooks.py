@@ -154,17 +154,19 @@ def prepare_child_data(data: dict[str, Any], name: str, start_method: str) -> No
 
     mode = config.current()
     strict = mode.mode == config.STRICT
-    hazards = _findings(script, start_method_lines, wandb_lines, strict)
-    site_lines = (statement.first_line, statement.last_line) if statement is not None else None
-    site_text = script.line_text(statement.first_line) if statement is not None else ""
+    hazards = _hazards(script, start_method_lines, wandb_lines, strict)
+    findings = messages.UnguardedFindings(
+        script.path,
+        start_method,
+        (statement.first_line, statement.last_line) if statement is not None else None,
+        script.line_text(statement.first_line) if statement is not None else "",
+        statement is not None and statement.kind == main_script.COMPOUND,
+        hazards,
+    )
     if strict:
-        raise UnguardedMainError(
-            messages.unguarded_error(script.path, start_method, site_lines, site_text, hazards)
-        )
+        raise UnguardedMainError(findings.error())
     if mode.warns:
-        text = messages.unguarded_warning(script.path, start_method, site_lines, site_text, hazards)
-        warn_line = site_lines[0] if site_lines else hazards[0][0]
-        _warn_once(text, script.path, warn_line)
+        _warn_once(findings.warning(), script.path, findings.first_line)
     if needs_plan:
         from spawnfix.rerun import RerunPlan
 
@@ -172,7 +174,7 @@ def prepare_child_data(data: dict[str, Any], name: str, start_method: str) -> No
         log_decision("child gets a re-run plan: %r", data[PREPARATION_KEY])
 
 
-def _findings(
+def _hazards(
     script: Any, start_method_lines: list[int], wandb_lines: list[int], strict: bool
 ) -> list[messages.Finding]:
     start_text = messages.START_METHOD_STRICT_HAZARD if strict else messages.START_METHOD_HAZARD

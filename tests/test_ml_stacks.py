@@ -17,7 +17,7 @@ from support.scripts import SCRIPTS, run_python
 
 ML_REQUIREMENTS = ("torch==2.13.0", "pytorch-lightning==2.6.6", "wandb==0.31.0")
 ML_PYTHON = "3.11"
-REPAIRED = "stops each child's re-run before that statement"
+REPAIRED = "stops each child's re-run"
 
 
 @pytest.fixture(scope="module")

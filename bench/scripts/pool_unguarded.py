@@ -1,4 +1,5 @@
 """A small unguarded Pool(4) map (spawn), the benchmark's unguarded script."""
+
 import multiprocessing
 
 

@@ -1,4 +1,5 @@
 """A guarded script timing one wandb.init() + finish() (offline), printed in ms."""
+
 import time
 
 import wandb
