@@ -130,17 +130,45 @@ def source_digest(source: bytes) -> str:
 _scripts: dict[str, Optional[MainScript]] = {}
 
 
-def load_main_script(main_module: object) -> Optional[MainScript]:
-    """Read and analyse the script behind ``main_module``; None when it has no Python source."""
+def main_script_path(main_module: object) -> Optional[str]:
+    """The file the main module runs: ``__spec__.origin`` for ``-m``, else ``__file__``.
+
+    The spec comes first because some libraries (wandb 0.12) point ``__main__.__file__``
+    elsewhere while they start a process; the module name, and so the spec, still decides
+    what a child re-runs.
+    """
+    spec = getattr(main_module, "__spec__", None)
+    origin = getattr(spec, "origin", None)
+    if getattr(spec, "name", None) and isinstance(origin, str):
+        return origin
     path = getattr(main_module, "__file__", None)
+    return path if isinstance(path, str) else None
+
+
+def rerun_path(main_module: object, data: dict) -> Optional[str]:
+    """The file a child given preparation ``data`` re-runs (mirrors ``spawn.prepare``)."""
+    if "init_main_from_name" in data:
+        spec = getattr(main_module, "__spec__", None)
+        if getattr(spec, "name", None) == data["init_main_from_name"]:
+            return getattr(spec, "origin", None)
+        return None
+    return data.get("init_main_from_path")
+
+
+def load_script(path: Optional[str], module_name: Optional[str] = None) -> Optional[MainScript]:
+    """Read and analyse the script at ``path``; None when it has no Python source."""
     if not isinstance(path, str) or not path.endswith(".py"):
         return None
-    path = os.path.abspath(path)
+    path = _absolute(path)
     if path not in _scripts:
-        spec = getattr(main_module, "__spec__", None)
-        module_name = getattr(spec, "name", None)
         _scripts[path] = _analyse(path, module_name)
     return _scripts[path]
+
+
+def load_main_script(main_module: object) -> Optional[MainScript]:
+    """Read and analyse the script the main module runs."""
+    spec = getattr(main_module, "__spec__", None)
+    return load_script(main_script_path(main_module), getattr(spec, "name", None))
 
 
 def _analyse(path: str, module_name: Optional[str]) -> Optional[MainScript]:
@@ -214,29 +242,43 @@ def _start_method_calls(ast: object, node: object) -> tuple[int, ...]:
     return tuple(lines)
 
 
-def top_level_line(main_module: object) -> Optional[int]:
-    """The line the main module's top-level code is executing now, if it is on this stack."""
+def top_level_line(main_module: object, path: str) -> Optional[int]:
+    """The line the main module's top-level code from ``path`` is executing, if on the stack."""
     main_globals = getattr(main_module, "__dict__", None)
     frame = sys._getframe(1)
     line = None
     while frame is not None:
-        if frame.f_globals is main_globals and frame.f_code.co_name == "<module>":
+        code = frame.f_code
+        if (
+            frame.f_globals is main_globals
+            and code.co_name == "<module>"
+            and _absolute(code.co_filename) == path
+        ):
             line = frame.f_lineno
         frame = frame.f_back
     return line
 
 
-def find_spawn_site(main_module: object) -> Optional[SpawnSite]:
-    """Locate and classify the main script's top-level statement on the current stack.
+def _absolute(filename: str) -> str:
+    # Python 3.8 keeps a relative script path; resolve it against the directory the
+    # program started in, as multiprocessing.spawn does, not the current one.
+    if os.path.isabs(filename):
+        return os.path.normpath(filename)
+    process = sys.modules.get("multiprocessing.process")
+    start_dir = getattr(process, "ORIGINAL_DIR", None) or os.getcwd()
+    return os.path.normpath(os.path.join(start_dir, filename))
 
-    Returns None when the main module has no analysable source or when its top-level code
-    is not on the stack (the child is started from a thread, a callback, or after the
-    script's body has finished).
+
+def find_spawn_site(main_module: object, script: Optional[MainScript]) -> Optional[SpawnSite]:
+    """Locate and classify ``script``'s top-level statement on the current stack.
+
+    Returns None when there is no analysable script or when its top-level code is not on
+    the stack (the child is started from a thread, a callback, or after the script's body
+    has finished).
     """
-    script = load_main_script(main_module)
     if script is None:
         return None
-    line = top_level_line(main_module)
+    line = top_level_line(main_module, script.path)
     if line is None:
         return None
     return SpawnSite(script, line, script.statement_at(line))

@@ -128,11 +128,13 @@ def prepare_child_data(data: dict[str, Any], name: str, start_method: str) -> No
     from spawnfix import main_script
 
     main_module = sys.modules.get("__main__")
-    script = main_script.load_main_script(main_module)
+    script = main_script.load_script(
+        main_script.rerun_path(main_module, data), data.get("init_main_from_name")
+    )
     if script is None:
         log_decision("main script has no analysable source; child started unchanged")
         return
-    site = main_script.find_spawn_site(main_module)
+    site = main_script.find_spawn_site(main_module, script)
     statement = site.statement if site is not None and site.unguarded else None
     before = statement.first_line if statement is not None else None
     start_method_lines = script.unguarded_start_method_calls(before)

@@ -116,7 +116,8 @@ def _disabled_run(wrapped: Any, args: tuple, kwargs: dict) -> Any:
 def _unguarded_call_site() -> Any:
     from spawnfix import main_script
 
-    site = main_script.find_spawn_site(sys.modules.get("__main__"))
+    main_module = sys.modules.get("__main__")
+    site = main_script.find_spawn_site(main_module, main_script.load_main_script(main_module))
     return site if site is not None and site.unguarded else None
 
 

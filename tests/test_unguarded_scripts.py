@@ -11,6 +11,7 @@ import pytest
 
 from conftest import matrix_pythons
 from corpus_runs import FILE, MODULE, run_corpus
+from support.scripts import run_python
 
 START_METHODS = ("spawn", "forkserver")
 INVOCATIONS = (FILE, MODULE)
@@ -155,27 +156,45 @@ def test_forkserver_that_preloads_main(envs, tmp_path, version):
 
 @pytest.mark.parametrize("start_method", START_METHODS)
 def test_python_c_and_stdin_unchanged(main_env, tmp_path, start_method):
-    """``python -c`` and stdin programs never re-run in children: output is identical."""
-    from support.scripts import run_python
+    """``python -c`` and ``python -`` (stdin): spawnfix changes nothing.
 
-    code = (
+    A ``-c`` program's children do not re-run it, so an unguarded Pool works natively.
+    A stdin program's children fail natively (they look for a file named ``<stdin>``);
+    with spawnfix they fail the same way.
+    """
+    pool_code = (
         "import multiprocessing as mp\n"
         f"pool = mp.get_context('{start_method}').Pool(2)\n"
         "print(pool.map(abs, [-1, -2, -3]))\n"
         "pool.close(); pool.join()\n"
     )
-    stdin_file = tmp_path / "program.txt"
-    stdin_file.write_text(code)
-    outputs = []
+    process_code = (
+        "import multiprocessing as mp\n"
+        f"process = mp.get_context('{start_method}').Process(target=abs, args=(-1,))\n"
+        "process.start(); process.join()\n"
+        "print('exitcode', process.exitcode)\n"
+    )
+    outputs = {}
     for mode in ("on", "off"):
-        by_c = run_python(main_env.python, ["-c", code], tmp_path, SPAWNFIX=mode)
-        outputs.append((by_c.returncode, by_c.stdout, by_c.stderr))
+        by_c = run_python(main_env.python, ["-c", pool_code], tmp_path, SPAWNFIX=mode)
+        outputs["-c", mode] = (by_c.returncode, by_c.stdout, by_c.stderr)
         by_stdin = run_python(
-            main_env.python,
-            ["-c", f"exec(open({str(stdin_file)!r}).read())"],
-            tmp_path,
-            SPAWNFIX=mode,
+            main_env.python, ["-"], tmp_path, timeout=60, input_text=process_code, SPAWNFIX=mode
         )
-        outputs.append((by_stdin.returncode, by_stdin.stdout, by_stdin.stderr))
-    assert outputs[0] == outputs[2] == (0, "[1, 2, 3]\n", ""), outputs
-    assert outputs[1] == outputs[3], outputs
+        outputs["stdin", mode] = (by_stdin.returncode, by_stdin.stdout, by_stdin.stderr)
+    assert outputs["-c", "on"] == outputs["-c", "off"] == (0, "[1, 2, 3]\n", ""), outputs
+    assert outputs["stdin", "on"][:2] == outputs["stdin", "off"][:2], outputs
+    for mode in ("on", "off"):
+        assert "<stdin>" in outputs["stdin", mode][2], outputs
+        assert "spawnfix" not in outputs["stdin", mode][2], outputs
+
+
+@pytest.mark.parametrize("script", ["top_pool", "top_executor", "top_set_start_method"])
+def test_fork_start_method_unchanged(main_env, tmp_path, script):
+    """fork never re-runs the main script: spawnfix stays out, output is identical."""
+    with_fix = run_corpus(main_env.python, script, "fork", FILE, tmp_path / "on")
+    without = run_corpus(main_env.python, script, "fork", FILE, tmp_path / "off", SPAWNFIX="0")
+    assert with_fix.result.returncode == without.result.returncode == 0, with_fix.result.output
+    assert with_fix.result.stdout == without.result.stdout
+    assert with_fix.result.stderr == without.result.stderr == ""
+    assert with_fix.events_of("__main__") == without.events_of("__main__")

@@ -90,6 +90,22 @@ def test_original_report_unguarded_module_run(envs, tmp_path, version):
         assert "train2.py:4" in result.stderr
 
 
+def test_old_wandb_keeps_a_start_method_the_user_chose(envs, tmp_path):
+    """WANDB_START_METHOD=spawn is respected; the multiprocessing repair keeps the
+    spawned backend from re-running wandb.init and the rest of the script."""
+    env = wandb_env(envs, "0.12.5")
+    result, run_dirs = run_case(env, "train2", tmp_path, WANDB_START_METHOD="spawn")
+    assert result.returncode == 0, result.output
+    assert result.stdout.count("finished") == 1, result.output
+    assert "WANDB_START_METHOD=thread" not in result.stderr
+    assert "train2.py:4 starts a 'spawn' child process" in result.stderr, result.output
+    assert len(run_dirs) == 1, run_dirs
+    assert history(env, run_dirs[0], tmp_path) == [
+        {"epoch": 0, "loss": 1},
+        {"epoch": 1, "loss": 0.5},
+    ]
+
+
 @pytest.mark.parametrize("version", tested_versions())
 def test_spawn_pool_creates_exactly_one_run(envs, tmp_path, version):
     """Top-level wandb.init and a spawn Pool: one run; workers' run.log is a no-op."""

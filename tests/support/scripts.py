@@ -46,21 +46,24 @@ def run_python(
     args: list[str],
     cwd: Path,
     timeout: float = RUN_TIMEOUT,
+    input_text: str | None = None,
     **env_overrides: str,
 ) -> Result:
-    """Run ``python args...`` in ``cwd``; on timeout the whole process group is killed."""
+    """Run ``python args...`` in ``cwd`` (``input_text`` on its stdin); on timeout the
+    whole process group is killed."""
     env = clean_environment(**env_overrides)
     process = subprocess.Popen(
         [python, *args],
         cwd=str(cwd),
         env=env,
+        stdin=subprocess.DEVNULL if input_text is None else subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
     )
     try:
-        stdout, stderr = process.communicate(timeout=timeout)
+        stdout, stderr = process.communicate(input_text, timeout=timeout)
         timed_out = False
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
