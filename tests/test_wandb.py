@@ -33,7 +33,7 @@ DEFAULT_VERSIONS = ("0.12.5", "0.31.0")
 LATEST = "0.31.0"
 
 
-def tested_versions() -> list[str]:
+def wandb_versions_to_test() -> list[str]:
     """wandb versions for this run: the default pair, or all with SPAWNFIX_TEST_WANDB=all."""
     if os.environ.get("SPAWNFIX_TEST_WANDB") == "all":
         return list(WANDB_VERSIONS)
@@ -62,7 +62,7 @@ def history(env, run_dir: Path, tmp_path: Path) -> list[dict]:
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("version", tested_versions())
+@pytest.mark.parametrize("version", wandb_versions_to_test())
 def test_original_report_unguarded_module_run(envs, tmp_path, version):
     """init/log/finish at top level, `python -m`: one run holding the logged values.
 
@@ -106,7 +106,7 @@ def test_old_wandb_keeps_a_start_method_the_user_chose(envs, tmp_path):
     ]
 
 
-@pytest.mark.parametrize("version", tested_versions())
+@pytest.mark.parametrize("version", wandb_versions_to_test())
 def test_spawn_pool_creates_exactly_one_run(envs, tmp_path, version):
     """Top-level wandb.init and a spawn Pool: one run; workers' run.log is a no-op."""
     env = wandb_env(envs, version)
@@ -152,7 +152,7 @@ def test_strict_mode_old_wandb_stops_before_its_backend(envs, tmp_path):
     assert "bootstrapping phase" in result.stderr
 
 
-@pytest.mark.parametrize("version", tested_versions())
+@pytest.mark.parametrize("version", wandb_versions_to_test())
 def test_wrapper_keeps_wandb_shapes(envs, tmp_path, version):
     """The wrapper is one object everywhere and returns exactly wandb's own objects."""
     env = wandb_env(envs, version)
