@@ -166,3 +166,23 @@ def test_wrapper_keeps_wandb_shapes(envs, tmp_path, version):
         "child gets disabled run True",
     ):
         assert line in result.stdout, result.output
+
+
+def test_unknown_wandb_shape_is_left_alone(main_env, tmp_path):
+    """A wandb whose init is not a plain function: untouched, with a debug line saying why."""
+    fake = tmp_path / "fake" / "wandb"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "__version__ = '99.0'\n"
+        "class _Init:\n"
+        "    def __call__(self, **kwargs):\n"
+        "        return 'run'\n"
+        "init = _Init()\n"
+    )
+    code = "import wandb; print(type(wandb.init).__name__, wandb.init())"
+    result = run_python(
+        main_env.python, ["-c", code], tmp_path, PYTHONPATH=str(fake.parent), SPAWNFIX_DEBUG="1"
+    )
+    assert result.returncode == 0, result.output
+    assert result.stdout.strip() == "_Init run"
+    assert "not a plain function; wandb integration skipped" in result.stderr, result.output
