@@ -39,8 +39,6 @@ CHILD_WORK = {
 @pytest.mark.parametrize("version", matrix_pythons())
 def test_unguarded_script_works(envs, tmp_path, version, script, start_method, invocation):
     """The script finishes with the right output; children never run the spawn site."""
-    if script == "top_set_start_method" and start_method == "forkserver" and version == "3.8":
-        pytest.skip("3.8's forkserver re-sets the context in the fork server itself")
     env = envs.get(version)
     run = run_corpus(env.python, script, start_method, invocation, tmp_path)
     expected, parent_only = UNGUARDED[script]
