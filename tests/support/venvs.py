@@ -97,7 +97,8 @@ def cached_env(python: str, requirements: list[str], wheel: Path | None) -> Venv
         timeout=60,
         check=True,
     ).stdout.strip()
-    key_source = json.dumps([version, sorted(requirements)])
+    # Environments with and without spawnfix never share a folder.
+    key_source = json.dumps([version, sorted(requirements), wheel is not None])
     key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
     path = CACHE_ROOT / f"py{version}-{key}"
     marker = path / "spawnfix-requirements.json"
