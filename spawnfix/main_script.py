@@ -11,8 +11,8 @@ the top-level statement around it and classifies that statement from the source:
 - no such frame (a thread, a callback, ``python -c``): not from the top-level code.
 
 It also lists the unguarded top-level ``set_start_method(...)`` calls, which kill every
-child that re-runs them. The source is parsed once per process, and only when a child is
-actually being prepared; ``ast`` is imported then, never at startup.
+child that re-runs them. The source is parsed once per process, only when a child is
+actually being prepared, and with the built-in parser (``ast`` is never imported).
 
 Limits: a script edited on disk after it started is analysed as it is now; code run
 through ``exec`` in the main module's namespace is treated as top-level code.
@@ -27,7 +27,8 @@ import zlib
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
-    from typing import Optional
+    from collections.abc import Iterator
+    from typing import Any, Optional
 
 GUARD_MAIN = "main"
 GUARD_DYNAMIC = "dynamic"
@@ -181,42 +182,69 @@ def _analyse(path: str, module_name: Optional[str]) -> Optional[MainScript]:
     return MainScript(path, module_name, source, statements)
 
 
+def parse_module(source: bytes, filename: str) -> Any:
+    """Parse ``source`` into a syntax tree with the C parser directly.
+
+    ``import ast`` costs 1-2 ms, paid by every program that starts a child; ``_ast`` (the
+    built-in module ``ast`` re-exports) and ``compile`` cost nothing extra.
+    """
+    import _ast
+
+    return compile(source, filename, "exec", _ast.PyCF_ONLY_AST, dont_inherit=True)
+
+
+def walk(node: Any) -> Iterator[Any]:
+    """Every node below ``node``, ``node`` included (like ``ast.walk``, without ``ast``)."""
+    import _ast
+
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        yield current
+        for field in current._fields:
+            value = getattr(current, field, None)
+            if isinstance(value, list):
+                pending.extend(item for item in value if isinstance(item, _ast.AST))
+            elif isinstance(value, _ast.AST):
+                pending.append(value)
+
+
 def analyse_statements(source: bytes, filename: str) -> list[TopLevelStatement]:
     """Parse ``source`` and describe each top-level statement."""
-    import ast
-
-    tree = ast.parse(source, filename)
+    tree = parse_module(source, filename)
     statements = []
     for index, node in enumerate(tree.body):
         first_line = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         last_line = getattr(node, "end_lineno", None) or node.lineno
-        kind = COMPOUND if _is_compound(ast, node) else SIMPLE
-        guard = _guard_kind(ast, node)
-        calls = () if guard else _start_method_calls(ast, node)
+        kind = COMPOUND if _is_compound(node) else SIMPLE
+        guard = _guard_kind(node)
+        calls = () if guard else _start_method_calls(node)
         statements.append(TopLevelStatement(index, first_line, last_line, kind, guard, calls))
     return statements
 
 
-def is_main_guard(test: object) -> bool:
+def is_main_guard(test: Any) -> bool:
     """Whether an ``if`` test is ``__name__ == "__main__"`` (either operand order)."""
-    import ast
+    import _ast
 
-    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+    if not (isinstance(test, _ast.Compare) and len(test.ops) == 1):
         return False
-    if not isinstance(test.ops[0], ast.Eq):
+    if not isinstance(test.ops[0], _ast.Eq):
         return False
     operands = [test.left, test.comparators[0]]
-    names = [o for o in operands if isinstance(o, ast.Name) and o.id == "__name__"]
-    constants = [o for o in operands if isinstance(o, ast.Constant) and o.value == "__main__"]
+    names = [o for o in operands if isinstance(o, _ast.Name) and o.id == "__name__"]
+    constants = [o for o in operands if isinstance(o, _ast.Constant) and o.value == "__main__"]
     return len(names) == 1 and len(constants) == 1
 
 
-def _guard_kind(ast: object, node: object) -> Optional[str]:
-    if not isinstance(node, ast.If):  # type: ignore[attr-defined]
+def _guard_kind(node: Any) -> Optional[str]:
+    import _ast
+
+    if not isinstance(node, _ast.If):
         return None
     if is_main_guard(node.test):
         return GUARD_MAIN
-    for part in ast.walk(node.test):  # type: ignore[attr-defined]
+    for part in walk(node.test):
         word = (
             getattr(part, "id", None) or getattr(part, "attr", None) or getattr(part, "value", None)
         )
@@ -225,21 +253,26 @@ def _guard_kind(ast: object, node: object) -> Optional[str]:
     return None
 
 
-def _is_compound(ast: object, node: object) -> bool:
-    compound = ["If", "For", "AsyncFor", "While", "With", "AsyncWith", "Try", "TryStar", "Match"]
-    compound += ["FunctionDef", "AsyncFunctionDef", "ClassDef"]
-    return any(isinstance(node, getattr(ast, name)) for name in compound if hasattr(ast, name))
+_COMPOUND_NODES = (
+    "If", "For", "AsyncFor", "While", "With", "AsyncWith", "Try", "TryStar", "Match",
+    "FunctionDef", "AsyncFunctionDef", "ClassDef",
+)  # fmt: skip
 
 
-def _start_method_calls(ast: object, node: object) -> tuple[int, ...]:
+def _is_compound(node: Any) -> bool:
+    return type(node).__name__ in _COMPOUND_NODES
+
+
+def _start_method_calls(node: Any) -> tuple[int, ...]:
+    import _ast
+
     lines = []
-    for part in ast.walk(node):  # type: ignore[attr-defined]
-        if isinstance(part, ast.Call):  # type: ignore[attr-defined]
-            func = part.func
-            name = getattr(func, "attr", None) or getattr(func, "id", None)
+    for part in walk(node):
+        if isinstance(part, _ast.Call):
+            name = getattr(part.func, "attr", None) or getattr(part.func, "id", None)
             if name == "set_start_method":
                 lines.append(part.lineno)
-    return tuple(lines)
+    return tuple(sorted(lines))
 
 
 def top_level_line(main_module: object, path: str) -> Optional[int]:

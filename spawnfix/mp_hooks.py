@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import sys
 
-from spawnfix import config, messages
+from spawnfix import config
 from spawnfix.diagnostics import log_decision
 from spawnfix.errors import UnguardedMainError, UnguardedMainWarning
 
@@ -35,6 +35,8 @@ TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are s
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, Optional
+
+    from spawnfix import messages
 
 
 PREPARATION_KEY = "spawnfix_plan"
@@ -154,6 +156,8 @@ def prepare_child_data(data: dict[str, Any], name: str, start_method: str) -> No
             log_decision("fork server will not preload %s (unguarded code)", script.path)
         return
 
+    from spawnfix import messages
+
     mode = config.current()
     strict = mode.mode == config.STRICT
     hazards = _hazards(script, start_method_lines, wandb_lines, strict)
@@ -179,6 +183,8 @@ def prepare_child_data(data: dict[str, Any], name: str, start_method: str) -> No
 def _hazards(
     script: Any, start_method_lines: list[int], wandb_lines: list[int], strict: bool
 ) -> list[messages.Finding]:
+    from spawnfix import messages
+
     start_text = messages.START_METHOD_STRICT_HAZARD if strict else messages.START_METHOD_HAZARD
     wandb_text = messages.WANDB_STRICT_HAZARD if strict else messages.WANDB_HAZARD
     found = [(line, script.line_text(line), start_text) for line in start_method_lines]

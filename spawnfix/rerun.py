@@ -213,11 +213,9 @@ def rerun_main_until(plan: RerunPlan, path: str, module_globals: dict[str, Any])
 
 
 def _compile_plan(plan: RerunPlan, source: bytes, path: str) -> Any:
-    import ast
+    from spawnfix.main_script import parse_module, source_digest
 
-    from spawnfix.main_script import source_digest
-
-    tree = ast.parse(source, path)
+    tree = parse_module(source, path)
     if plan.stop_before_index is None:
         log_decision("re-running %s natively, stopping at the first process start", path)
     elif source_digest(source) != plan.digest:

@@ -28,6 +28,8 @@ status = []
 _pending = {}
 
 _CONFIG_REPORTED = "SPAWNFIX_CONFIG_REPORTED"
+# multiprocessing.spawn.get_command_line() passes it to every spawned child.
+SPAWN_CHILD_FLAG = "--multiprocessing-fork"
 _VARIABLES = ("SPAWNFIX", "SPAWNFIX_DEBUG")
 
 
@@ -64,7 +66,11 @@ def _activate():
         if not settings.active:
             status.append("off: SPAWNFIX disables it")
             return
-    when_imported("multiprocessing.spawn", _patch_multiprocessing)
+    # A spawned child's own top-level code is never on the stack when it starts a process
+    # (it runs the parent's target), so the parent-side patch is useless there; its
+    # re-run of the main script is handled when the parent's plan is unpickled.
+    if SPAWN_CHILD_FLAG not in sys.argv:
+        when_imported("multiprocessing.spawn", _patch_multiprocessing)
     when_imported("wandb", _patch_wandb)
     status.append("hooks registered")
 
