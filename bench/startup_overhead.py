@@ -39,6 +39,19 @@ def main() -> None:
         )
         without, with_fix = median_ms(samples["without"]), median_ms(samples["with"])
         print(f"| `{label}` | {without:.2f} ms | {with_fix:.2f} ms | {with_fix / without:.3f} |")
+    wrapt = interleaved(
+        {
+            "pass": lambda: time_command([envs["with"].python, "-c", "pass"]),
+            "wrapt": lambda: time_command([envs["with"].python, "-c", "import wrapt"]),
+        },
+        args.runs // 4,
+    )
+    extra = median_ms(wrapt["wrapt"]) - median_ms(wrapt["pass"])
+    print(
+        f"\nFor comparison, `import wrapt` adds {extra:.1f} ms to a process here: what a "
+        "wrapt-based multiprocessing hook would add to every process that starts a child "
+        "and to every spawned child."
+    )
 
 
 if __name__ == "__main__":
