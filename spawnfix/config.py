@@ -65,11 +65,6 @@ class Config:
         return self.mode != OFF
 
     @property
-    def repairs(self) -> bool:
-        """Whether unguarded scripts are repaired (``on`` and ``quiet``)."""
-        return self.mode in (ON, QUIET)
-
-    @property
     def warns(self) -> bool:
         """Whether a repair is announced with an ``UnguardedMainWarning``."""
         return self.mode == ON

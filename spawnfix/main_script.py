@@ -72,12 +72,10 @@ class MainScript:
     def __init__(
         self,
         path: str,
-        module_name: Optional[str],
         source: bytes,
         statements: list[TopLevelStatement],
     ) -> None:
         self.path = path
-        self.module_name = module_name
         self.source = source
         self.digest = source_digest(source)
         self.statements = statements
@@ -156,30 +154,29 @@ def rerun_path(main_module: object, data: dict) -> Optional[str]:
     return data.get("init_main_from_path")
 
 
-def load_script(path: Optional[str], module_name: Optional[str] = None) -> Optional[MainScript]:
+def load_script(path: Optional[str]) -> Optional[MainScript]:
     """Read and analyse the script at ``path``; None when it has no Python source."""
     if not isinstance(path, str) or not path.endswith(".py"):
         return None
     path = _absolute(path)
     if path not in _scripts:
-        _scripts[path] = _analyse(path, module_name)
+        _scripts[path] = _analyse(path)
     return _scripts[path]
 
 
 def load_main_script(main_module: object) -> Optional[MainScript]:
     """Read and analyse the script the main module runs."""
-    spec = getattr(main_module, "__spec__", None)
-    return load_script(main_script_path(main_module), getattr(spec, "name", None))
+    return load_script(main_script_path(main_module))
 
 
-def _analyse(path: str, module_name: Optional[str]) -> Optional[MainScript]:
+def _analyse(path: str) -> Optional[MainScript]:
     try:
         with io.open_code(path) as handle:
             source = handle.read()
         statements = analyse_statements(source, path)
     except (OSError, SyntaxError, ValueError):
         return None
-    return MainScript(path, module_name, source, statements)
+    return MainScript(path, source, statements)
 
 
 def parse_module(source: bytes, filename: str) -> Any:

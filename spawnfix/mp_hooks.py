@@ -130,9 +130,7 @@ def prepare_child_data(data: dict[str, Any], name: str, start_method: str) -> No
     from spawnfix import main_script
 
     main_module = sys.modules.get("__main__")
-    script = main_script.load_script(
-        main_script.rerun_path(main_module, data), data.get("init_main_from_name")
-    )
+    script = main_script.load_script(main_script.rerun_path(main_module, data))
     if script is None:
         log_decision("main script has no analysable source; child started unchanged")
         return

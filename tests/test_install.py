@@ -241,3 +241,20 @@ def test_install_routes(repo, tmp_path, route):
     assert result.stdout.split() == ["True", "1"], result.output
     run = run_corpus(venv.python, "top_pool", "spawn", FILE, tmp_path)
     assert run.result.returncode == 0 and "sum 2470" in run.result.stdout, run.result.output
+
+
+def test_patches_are_reversible_and_installed_once(main_env, tmp_path):
+    """uninstall() restores the standard library's function; install() twice wraps once."""
+    code = (
+        "import multiprocessing.spawn as sp\n"
+        "from spawnfix import mp_hooks\n"
+        "patched = sp.get_preparation_data\n"
+        "original = patched.__wrapped__\n"
+        "mp_hooks.uninstall()\n"
+        "restored = sp.get_preparation_data is original\n"
+        "mp_hooks.install(sp); mp_hooks.install(sp)\n"
+        "once = sp.get_preparation_data.__wrapped__ is original\n"
+        "print(mp_hooks.is_installed(), restored, once, original.__module__)\n"
+    )
+    result = run_python(main_env.python, ["-c", code], tmp_path)
+    assert result.stdout.split() == ["True", "True", "True", "multiprocessing.spawn"], result.output
