@@ -1,4 +1,4 @@
-"""The ``spawnfix`` logger: one place that explains what spawnfix decided and why.
+"""What spawnfix tells the user: decisions on the ``spawnfix`` logger, warnings once.
 
 With ``SPAWNFIX_DEBUG=1`` every decision is written to stderr, prefixed with the process
 id so that parent and children can be told apart. Without it, decisions still go to the
@@ -21,6 +21,9 @@ LOGGER_NAME = "spawnfix"
 
 # Set once the stderr handler for SPAWNFIX_DEBUG has been attached in this process.
 _debug_handler_installed = False
+
+# Topics already warned about in this process: each warning is given once, not per launch.
+_warned_topics: set = set()
 
 
 def log_decision(message: str, *args: Any) -> None:
@@ -47,3 +50,15 @@ def _install_debug_handler() -> None:
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
     _debug_handler_installed = True
+
+
+def warn_once(topic: str, text: str, path: str, line: int) -> None:
+    """Emit ``UnguardedMainWarning`` at ``path:line``, once per process for ``topic``."""
+    if topic in _warned_topics:
+        return
+    _warned_topics.add(topic)
+    import warnings
+
+    from spawnfix.errors import UnguardedMainWarning
+
+    warnings.warn_explicit(text, UnguardedMainWarning, path, line, module="__main__")

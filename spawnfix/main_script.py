@@ -145,13 +145,21 @@ def main_script_path(main_module: object) -> Optional[str]:
 
 
 def rerun_path(main_module: object, data: dict) -> Optional[str]:
-    """The file a child given preparation ``data`` re-runs (mirrors ``spawn.prepare``)."""
-    if "init_main_from_name" in data:
+    """The file a child given preparation ``data`` re-runs, or None when it re-runs nothing.
+
+    Mirrors ``spawn.prepare``: ``__main__`` and ``pkg.__main__`` modules and the ``ipython``
+    launcher are never re-run; a module name wins over a path.
+    """
+    name = data.get("init_main_from_name")
+    if name is not None:
+        if name == "__main__" or name.endswith(".__main__"):
+            return None
         spec = getattr(main_module, "__spec__", None)
-        if getattr(spec, "name", None) == data["init_main_from_name"]:
-            return getattr(spec, "origin", None)
+        return getattr(spec, "origin", None) if getattr(spec, "name", None) == name else None
+    path = data.get("init_main_from_path")
+    if path is None or os.path.splitext(os.path.basename(path))[0] == "ipython":
         return None
-    return data.get("init_main_from_path")
+    return path
 
 
 def load_script(path: Optional[str]) -> Optional[MainScript]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import sys
 
 from spawnfix import config
-from spawnfix.diagnostics import log_decision
+from spawnfix.diagnostics import log_decision, warn_once
 from spawnfix.errors import UnguardedMainError, UnguardedMainWarning
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
@@ -46,9 +46,6 @@ FORKSERVER_PRELOAD_CALL = "ignore"
 # Lines of unguarded top-level calls observed by other hooks in this process (wandb.init),
 # which every child re-running the script would repeat. Appended to by ``record_call``.
 _observed_calls: list[tuple[int, str]] = []
-
-# The warning is emitted at most once per process.
-_warned = False
 
 # The spawn module we patched and its original function, for ``uninstall``.
 _patched: Optional[tuple[Any, Callable[[str], dict[str, Any]]]] = None
@@ -101,18 +98,6 @@ def record_call(line: int, what: str) -> None:
         _observed_calls.append((line, what))
 
 
-def child_reruns_main(data: dict[str, Any]) -> bool:
-    """Whether a child given ``data`` re-runs the main script (mirrors ``spawn.prepare``)."""
-    name = data.get("init_main_from_name")
-    if name is not None:
-        return name != "__main__" and not name.endswith(".__main__")
-    path = data.get("init_main_from_path")
-    if path is None:
-        return False
-    stem = path.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    return stem != "ipython"
-
-
 def start_method_of_caller(caller_module: str, data: dict[str, Any]) -> str:
     """The start method of the launch: the popen module calling us knows it, the
     preparation data only has the default context's."""
@@ -125,12 +110,13 @@ def start_method_of_caller(caller_module: str, data: dict[str, Any]) -> str:
 
 def prepare_child_data(data: dict[str, Any], name: str, start_method: str) -> None:
     """Inspect the spawn site and add a re-run plan to ``data`` where the child needs one."""
-    if not child_reruns_main(data):
-        return
     from spawnfix import main_script
 
     main_module = sys.modules.get("__main__")
-    script = main_script.load_script(main_script.rerun_path(main_module, data))
+    path = main_script.rerun_path(main_module, data)
+    if path is None:
+        return  # the child re-runs nothing: python -c, stdin, a REPL, pkg/__main__.py
+    script = main_script.load_script(path)
     if script is None:
         log_decision("main script has no analysable source; child started unchanged")
         return
@@ -170,7 +156,7 @@ def prepare_child_data(data: dict[str, Any], name: str, start_method: str) -> No
     if strict:
         raise UnguardedMainError(findings.error())
     if mode.warns:
-        _warn_once(findings.warning(), script.path, findings.first_line)
+        warn_once("launch", findings.warning(), script.path, findings.first_line)
     if needs_plan:
         from spawnfix.rerun import RerunPlan
 
@@ -206,13 +192,3 @@ def _log_site(site: Any, path: str) -> None:
             site.statement.last_line,
             state,
         )
-
-
-def _warn_once(text: str, path: str, line: int) -> None:
-    global _warned
-    if _warned:
-        return
-    _warned = True
-    import warnings
-
-    warnings.warn_explicit(text, UnguardedMainWarning, path, line, module="__main__")

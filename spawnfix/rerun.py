@@ -122,15 +122,10 @@ def rerun_main_from_path(
     spawn: Any, plan: RerunPlan, main_path: str, original: Callable[[str], None]
 ) -> None:
     """Controlled twin of ``spawn._fixup_main_from_path`` (``runpy.run_path`` semantics)."""
-    import os
-
+    # No plan is ever sent for what spawn.prepare skips (main_script.rerun_path); a main
+    # already in place (fork server preload) or a non-source file is left to the stdlib.
     current_main = sys.modules["__main__"]
-    stem = os.path.splitext(os.path.basename(main_path))[0]
-    if (
-        stem == "ipython"
-        or getattr(current_main, "__file__", None) == main_path
-        or not main_path.endswith(".py")
-    ):
+    if getattr(current_main, "__file__", None) == main_path or not main_path.endswith(".py"):
         with bootstrap_guards():
             original(main_path)
         return
@@ -154,8 +149,6 @@ def rerun_main_from_name(
     import importlib.util
 
     current_main = sys.modules["__main__"]
-    if mod_name == "__main__" or mod_name.endswith(".__main__"):
-        return
     if getattr(current_main.__spec__, "name", None) == mod_name:
         return
     spec = importlib.util.find_spec(mod_name)

@@ -26,8 +26,8 @@ import sys
 import types
 
 from spawnfix import config, messages
-from spawnfix.diagnostics import log_decision
-from spawnfix.errors import UnguardedMainError, UnguardedMainWarning
+from spawnfix.diagnostics import log_decision, warn_once
+from spawnfix.errors import UnguardedMainError
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
@@ -40,9 +40,6 @@ START_METHOD_VARIABLE = "WANDB_START_METHOD"
 
 # (module, attribute, original) for every place patched, so ``uninstall`` can undo it.
 _patched: list[tuple[Any, str, Any]] = []
-
-# The thread-start warning is emitted at most once per process.
-_warned = False
 
 
 def install(wandb_module: Any) -> None:
@@ -156,7 +153,6 @@ def _settings_value(kwargs: dict, name: str) -> Any:
 
 
 def _announce_thread_start(site: Any, start_method: str) -> None:
-    global _warned
     line = site.statement.first_line
     text = site.script.line_text(line)
     mode = config.current()
@@ -165,17 +161,9 @@ def _announce_thread_start(site: Any, start_method: str) -> None:
             messages.wandb_thread_start_error(site.script.path, line, text, start_method)
         )
     log_decision("wandb.init at %s:%d switched to thread start", site.script.path, line)
-    if mode.warns and not _warned:
-        _warned = True
-        import warnings
-
-        warnings.warn_explicit(
-            messages.wandb_thread_start(site.script.path, line, text, start_method),
-            UnguardedMainWarning,
-            site.script.path,
-            line,
-            module="__main__",
-        )
+    if mode.warns:
+        warning = messages.wandb_thread_start(site.script.path, line, text, start_method)
+        warn_once("wandb thread start", warning, site.script.path, line)
 
 
 def _call_with_thread_start(wrapped: Any, args: tuple, kwargs: dict) -> Any:
