@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import tempfile
 from functools import partial
 from pathlib import Path
@@ -21,6 +20,7 @@ from common import REPO, interleaved, machine_description, median_ms, time_comma
 from guarded_twin import guarded_twin
 
 from support import venvs
+from support.scripts import free_port
 
 ML_REQUIREMENTS = ["torch==2.13.0", "pytorch-lightning==2.6.6", "wandb==0.31.0", "wrapt"]
 SCENARIOS = {
@@ -30,12 +30,6 @@ SCENARIOS = {
     "Lightning + WandbLogger, spawn loaders": ("lightning_wandb", {}),
     "Lightning ddp_spawn, 2 CPU processes": ("lightning_ddp_spawn", {}),
 }
-
-
-def free_port() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return str(probe.getsockname()[1])
 
 
 def run_scenario(
@@ -48,7 +42,7 @@ def run_scenario(
         cwd=cwd,
         SPAWNFIX=mode,
         MARKER_FILE=str(marker),
-        MASTER_PORT=free_port(),
+        MASTER_PORT=str(free_port()),
         **variables,
     )
 

@@ -8,12 +8,12 @@ synthetic data, no downloads.
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
 
-from support.scripts import SCRIPTS, run_python
+from corpus_runs import CorpusRun
+from support.scripts import SCRIPTS, free_port, run_python
 
 ML_REQUIREMENTS = ("torch==2.13.0", "pytorch-lightning==2.6.6", "wandb==0.31.0")
 ML_PYTHON = "3.11"
@@ -26,21 +26,14 @@ def ml_env(envs):
     return envs.get(ML_PYTHON, ML_REQUIREMENTS)
 
 
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class MlRun:
+class MlRun(CorpusRun):
     """One run of ``ml_cases.<case>``: result, markers, wandb run folders."""
 
     def __init__(self, env, case: str, tmp_path: Path, **variables: str) -> None:
         work = tmp_path / "work"
         shutil.copytree(SCRIPTS / "ml_cases", work / "ml_cases")
         marker_file = tmp_path / "markers.txt"
-        self.result = run_python(
+        result = run_python(
             env.python,
             ["-m", f"ml_cases.{case}"],
             work,
@@ -49,20 +42,15 @@ class MlRun:
             MASTER_PORT=str(free_port()),
             **variables,
         )
-        text = marker_file.read_text() if marker_file.exists() else ""
-        self.markers = [line.split(" ", 2) for line in text.splitlines()]
+        super().__init__(result, marker_file)
         wandb_dir = work / "wandb"
         self.wandb_runs = sorted(wandb_dir.glob("offline-run-*")) if wandb_dir.exists() else []
-
-    def events(self, module: str) -> list[str]:
-        """Events recorded by processes running the script as ``module``."""
-        return [event for _, name, event in self.markers if name == module]
 
 
 def assert_children_stopped_before_the_site(run: MlRun, parent_events: list[str]) -> None:
     """Children re-ran the script's top level but never reached the spawn site."""
-    assert run.events("__main__") == parent_events, run.markers
-    child_starts = run.events("__mp_main__").count("start")
+    assert run.events_of("__main__") == parent_events, run.markers
+    child_starts = run.events_of("__mp_main__").count("start")
     assert child_starts >= 2, run.markers
     assert REPAIRED in run.result.stderr, run.result.output
 
@@ -74,7 +62,7 @@ def test_dataloader_workers(ml_env, tmp_path, start_method):
     assert run.result.returncode == 0, run.result.output
     assert "samples True" in run.result.stdout, run.result.output
     assert_children_stopped_before_the_site(run, ["start", "after-loop"])
-    assert run.events("__mp_main__") == ["start", "start"], run.markers
+    assert run.events_of("__mp_main__") == ["start", "start"], run.markers
 
 
 def test_dataloader_without_spawnfix_fails(ml_env, tmp_path):
@@ -88,7 +76,7 @@ def test_torch_multiprocessing_spawn_all_reduce(ml_env, tmp_path):
     """Two ranks, gloo on the CPU: both see the sum 1 + 2 = 3."""
     run = MlRun(ml_env, "mp_spawn_allreduce", tmp_path)
     assert run.result.returncode == 0, run.result.output
-    assert sorted(e for e in run.events("__mp_main__") if e != "start") == [
+    assert sorted(e for e in run.events_of("__mp_main__") if e != "start") == [
         "rank 0 sum 3",
         "rank 1 sum 3",
     ]
@@ -111,6 +99,6 @@ def test_lightning_ddp_spawn(ml_env, tmp_path):
     """strategy="ddp_spawn", devices=2 on the CPU: both ranks finish both epochs."""
     run = MlRun(ml_env, "lightning_ddp_spawn", tmp_path)
     assert run.result.returncode == 0, run.result.output
-    ends = sorted(e for e in run.events("__mp_main__") if e.startswith("train-end"))
+    ends = sorted(e for e in run.events_of("__mp_main__") if e.startswith("train-end"))
     assert ends == ["train-end rank 0 epochs 2", "train-end rank 1 epochs 2"], run.markers
     assert_children_stopped_before_the_site(run, ["start", "after-fit"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -79,3 +80,10 @@ def _kill_leftovers(group: int) -> None:
     # Workers a failed script left behind must not outlive the test.
     with contextlib.suppress(OSError):
         os.killpg(group, signal.SIGKILL)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
