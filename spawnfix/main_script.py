@@ -8,7 +8,8 @@ the top-level statement around it and classifies that statement from the source:
 - inside a *dynamic* guard, an ``if`` whose test mentions ``__name__``, ``current_process``,
   ``parent_process`` or ``MainProcess``: guarded, because children skip it natively;
 - any other top-level statement: unguarded (simple or compound);
-- no such frame (a thread, a callback, ``python -c``): not from the top-level code.
+- no such frame on the calling thread nor on the main thread (a callback after the
+  script's body has finished, ``python -c``): not from the top-level code.
 
 It also lists the unguarded top-level ``set_start_method(...)`` calls, which kill every
 child that re-runs them. The source is parsed once per process, only when a child is
@@ -281,9 +282,29 @@ def _start_method_calls(node: Any) -> tuple[int, ...]:
 
 
 def top_level_line(main_module: object, path: str) -> Optional[int]:
-    """The line the main module's top-level code from ``path`` is executing, if on the stack."""
+    """The line the main module's top-level code from ``path`` is executing, if on a stack.
+
+    The calling thread's stack is searched first. A child started from another thread (a
+    ``Pool``'s worker handler, dask's event loop, the user's own thread) has no top-level
+    frame there; the site is then the earlier of the main thread's current top-level line
+    and the line that started the calling thread (``spawnfix.thread_sites``).
+    """
     main_globals = getattr(main_module, "__dict__", None)
-    frame = sys._getframe(1)
+    line = _top_level_line_from(sys._getframe(1), main_globals, path)
+    if line is not None:
+        return line
+    from spawnfix import thread_sites
+
+    frame = _main_thread_frame()
+    candidates = [
+        thread_sites.origin_of_current_thread(),
+        _top_level_line_from(frame, main_globals, path) if frame is not None else None,
+    ]
+    known = [line for line in candidates if line is not None]
+    return min(known) if known else None
+
+
+def _top_level_line_from(frame: Any, main_globals: object, path: str) -> Optional[int]:
     line = None
     while frame is not None:
         code = frame.f_code
@@ -295,6 +316,16 @@ def top_level_line(main_module: object, path: str) -> Optional[int]:
             line = frame.f_lineno
         frame = frame.f_back
     return line
+
+
+def _main_thread_frame() -> Any:
+    threading = sys.modules.get("threading")
+    if threading is None:
+        return None
+    main_thread = threading.main_thread()
+    if main_thread is threading.current_thread():
+        return None
+    return sys._current_frames().get(main_thread.ident)
 
 
 def _absolute(filename: str) -> str:
@@ -310,9 +341,9 @@ def _absolute(filename: str) -> str:
 def find_spawn_site(main_module: object, script: Optional[MainScript]) -> Optional[SpawnSite]:
     """Locate and classify ``script``'s top-level statement on the current stack.
 
-    Returns None when there is no analysable script or when its top-level code is not on
-    the stack (the child is started from a thread, a callback, or after the script's body
-    has finished).
+    Returns None when there is no analysable script or when its top-level code is on
+    neither the calling thread's nor the main thread's stack (the script's body has
+    finished).
     """
     if script is None:
         return None

@@ -14,6 +14,16 @@ lets the standard library build the preparation data, then:
    ``RerunPlan`` under ``PREPARATION_KEY``; unpickling that plan in the child hands the
    re-run of the main script to ``spawnfix.rerun``.
 
+Children are also started from threads (a ``Pool``'s worker-handler thread replaces its
+workers; dask starts its workers from its event-loop thread). The spawn site is then the
+main thread's top-level statement (``spawnfix.main_script``). Once a plan has been sent,
+every later child gets a plan too, never one that re-runs more of the script than the
+plans before it; and a child that received a plan hands the same plan to its own children
+(``inherit_plan``), so grandchildren re-run the script as safely as children.
+
+The same hook serves the forks of multiprocessing with the same ``spawn`` module
+(``multiprocess``, ``billiard``): ``install`` takes whichever spawn module was imported.
+
 The forkserver's own ``get_preparation_data('ignore')`` call decides whether the fork server
 preloads the main script (Python 3.13.8+/3.14 do). For a script that needs the repair the
 main path is withheld there, so the fork server does not run unguarded code itself.
@@ -27,7 +37,7 @@ from __future__ import annotations
 
 import sys
 
-from spawnfix import config
+from spawnfix import config, thread_sites
 from spawnfix.diagnostics import log_decision, warn_once
 from spawnfix.errors import UnguardedMainError, UnguardedMainWarning
 
@@ -37,6 +47,7 @@ if TYPE_CHECKING:
     from typing import Any, Optional
 
     from spawnfix import messages
+    from spawnfix.rerun import RerunPlan
 
 
 PREPARATION_KEY = "spawnfix_plan"
@@ -47,22 +58,29 @@ FORKSERVER_PRELOAD_CALL = "ignore"
 # which every child re-running the script would repeat. Appended to by ``record_call``.
 _observed_calls: list[tuple[int, str]] = []
 
-# The spawn module we patched and its original function, for ``uninstall``.
-_patched: Optional[tuple[Any, Callable[[str], dict[str, Any]]]] = None
+# Spawn modules patched in this process (multiprocessing.spawn, multiprocess.spawn, ...),
+# by module name, with the original function, for ``uninstall``.
+_patched: dict[str, tuple[Any, Callable[[str], dict[str, Any]]]] = {}
+
+# The narrowest plan sent to a child so far; every later child gets at most as much.
+_sent_plan: Optional[RerunPlan] = None
+
+# In a child that re-ran the script under a plan: that plan, handed to its own children.
+_inherited_plan: Optional[RerunPlan] = None
 
 
 def install(spawn_module: Any) -> None:
     """Wrap ``spawn_module.get_preparation_data``; a second call is a no-op."""
-    global _patched
-    if _patched is not None:
+    if spawn_module.__name__ in _patched:
         return
     original = spawn_module.get_preparation_data
+    package = spawn_module.__name__.rpartition(".")[0] or "multiprocessing"
 
     def get_preparation_data(name: str) -> dict[str, Any]:
         data = original(name)
         try:
             caller = sys._getframe(1).f_globals.get("__name__", "")
-            prepare_child_data(data, name, start_method_of_caller(caller, data))
+            prepare_child_data(data, name, start_method_of_caller(caller, data), package)
         except (UnguardedMainError, UnguardedMainWarning):
             raise  # strict mode, or the warning turned into an error by a filter
         except Exception as error:  # fail open: the child starts as it would without us
@@ -73,23 +91,33 @@ def install(spawn_module: Any) -> None:
     get_preparation_data.__doc__ = original.__doc__
     get_preparation_data.spawnfix_patch = True  # type: ignore[attr-defined]
     spawn_module.get_preparation_data = get_preparation_data
-    _patched = (spawn_module, original)
-    log_decision("patched multiprocessing.spawn.get_preparation_data")
+    _patched[spawn_module.__name__] = (spawn_module, original)
+    thread_sites.install()
+    log_decision("patched %s.get_preparation_data", spawn_module.__name__)
 
 
 def uninstall() -> None:
-    """Restore the original ``get_preparation_data``."""
-    global _patched
-    if _patched is None:
-        return
-    spawn_module, original = _patched
-    spawn_module.get_preparation_data = original
-    _patched = None
+    """Restore the original ``get_preparation_data`` in every patched spawn module."""
+    while _patched:
+        _, (spawn_module, original) = _patched.popitem()
+        spawn_module.get_preparation_data = original
+    thread_sites.uninstall()
 
 
 def is_installed() -> bool:
     """Whether this process has the parent-side patch in place."""
-    return _patched is not None
+    return bool(_patched)
+
+
+def inherit_plan(spawn_module: Any, plan: RerunPlan) -> None:
+    """In a child that received ``plan``: give the same plan to the children it starts.
+
+    A spawned child does not install the parent-side patch at startup (its own top-level
+    code is never a spawn site), so it is installed here, only in children with a plan.
+    """
+    global _inherited_plan
+    _inherited_plan = plan
+    install(spawn_module)
 
 
 def record_call(line: int, what: str) -> None:
@@ -108,8 +136,13 @@ def start_method_of_caller(caller_module: str, data: dict[str, Any]) -> str:
     return str(data.get("start_method") or "spawn")
 
 
-def prepare_child_data(data: dict[str, Any], name: str, start_method: str) -> None:
+def prepare_child_data(
+    data: dict[str, Any], name: str, start_method: str, package: str = "multiprocessing"
+) -> None:
     """Inspect the spawn site and add a re-run plan to ``data`` where the child needs one."""
+    if _inherited_plan is not None:
+        _attach_plan(data, name, _inherited_plan, package, "inherited")
+        return
     from spawnfix import main_script
 
     main_module = sys.modules.get("__main__")
@@ -131,13 +164,14 @@ def prepare_child_data(data: dict[str, Any], name: str, start_method: str) -> No
     ]
     _log_site(site, script.path)
     if statement is None and not start_method_lines and not wandb_lines:
+        if _sent_plan is not None:
+            _attach_plan(data, name, _sent_plan, package, "as sent before")
         return
 
     needs_plan = statement is not None or bool(start_method_lines)
     if name == FORKSERVER_PRELOAD_CALL:
-        if needs_plan:
-            data.pop("init_main_from_path", None)
-            log_decision("fork server will not preload %s (unguarded code)", script.path)
+        if needs_plan or _sent_plan is not None:
+            _withhold_main_from_fork_server(data, script.path)
         return
 
     from spawnfix import messages
@@ -157,11 +191,28 @@ def prepare_child_data(data: dict[str, Any], name: str, start_method: str) -> No
         raise UnguardedMainError(findings.error())
     if mode.warns:
         warn_once("launch", findings.warning(), script.path, findings.first_line)
-    if needs_plan:
+    if needs_plan or _sent_plan is not None:
         from spawnfix.rerun import RerunPlan
 
-        data[PREPARATION_KEY] = RerunPlan.for_statement(script, statement)
-        log_decision("child gets a re-run plan: %r", data[PREPARATION_KEY])
+        plan = RerunPlan.for_statement(script, statement) if needs_plan else None
+        _attach_plan(data, name, plan or _sent_plan, package, "new")
+
+
+def _attach_plan(
+    data: dict[str, Any], name: str, plan: RerunPlan, package: str, origin: str
+) -> None:
+    global _sent_plan
+    if name == FORKSERVER_PRELOAD_CALL:
+        _withhold_main_from_fork_server(data, plan.path)
+        return
+    _sent_plan = plan.narrowest(_sent_plan)
+    data[PREPARATION_KEY] = _sent_plan.for_package(package)
+    log_decision("child gets a re-run plan (%s): %r", origin, data[PREPARATION_KEY])
+
+
+def _withhold_main_from_fork_server(data: dict[str, Any], path: str) -> None:
+    data.pop("init_main_from_path", None)
+    log_decision("fork server will not preload %s (unguarded code)", path)
 
 
 def _hazards(

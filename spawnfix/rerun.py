@@ -2,32 +2,35 @@
 
 The parent sends a ``RerunPlan`` inside the preparation data. Unpickling it in the child
 (``spawn._main``, before ``spawn.prepare``) calls ``_arrive_in_child``, which takes over
-``spawn._fixup_main_from_path`` / ``_fixup_main_from_name`` for this one call. Everything
-else ``prepare`` does (name, authkey, ``sys.path``, ``sys.argv``, working directory, start
+``spawn._fixup_main_from_path`` / ``_fixup_main_from_name`` for this one call and hands the
+plan on to the child's own children (``spawnfix.mp_hooks.inherit_plan``). Everything else
+``prepare`` does (name, authkey, ``sys.path``, ``sys.argv``, working directory, start
 method) stays the standard library's. Children that get no plan never import this module's
-machinery, so they pay nothing.
+machinery, so they pay nothing. The same applies to the ``multiprocess`` and ``billiard``
+forks of multiprocessing: the plan names the package whose ``spawn`` module prepares it.
 
 ``rerun_main_until`` then runs the main script as ``__mp_main__`` the way ``runpy`` would
 (same ``__file__``, ``__spec__``, ``sys.argv[0]``, module registration, and tracebacks
-that point at the real file and lines), except that:
+that point at the real file and lines), one top-level statement at a time, except that:
 
-- when the plan names a simple top-level statement (``pool.map(f, xs)``), only the
-  statements before it run: never that statement, never anything after it;
-- otherwise (a compound statement such as ``with Pool() as p:``, no statement, or a source
-  file that changed since the parent read it) the script runs natively;
-- in both cases any process start stops the re-run where it is, keeping what is defined,
-  and a ``set_start_method()`` that would fail with "context has already been set" does
-  nothing.
+- only the first ``statement_count`` statements run: a simple spawn site
+  (``pool.map(f, xs)``) and everything after it never run; a compound site
+  (``with Pool() as p:``) runs up to its first process start, and nothing after it runs;
+- a process start from any thread stops that thread quietly, and on the re-running
+  thread it ends the re-run, keeping what is defined; a ``set_start_method()`` that would
+  fail with "context has already been set" does nothing;
+- a statement that raises an ``Exception`` (``os.mkdir`` of a folder the parent made, a
+  port the parent holds) is skipped, and the re-run goes on with the next statement;
+- a source file that changed since the parent read it runs in full, with the same rules.
 
-Limits: a process start from another thread during the re-run is not stopped; a script
-that is not a ``.py`` source file (zip application, ``.pyc``) is re-run by the standard
-library, with the same stop and ``set_start_method`` rules.
+Limits: a script that is not a ``.py`` source file (zip application, ``.pyc``) is re-run by
+the standard library, with the same process-start and ``set_start_method`` rules, but a
+failing statement still ends the child.
 """
 
 from __future__ import annotations
 
 import sys
-import threading
 from contextlib import contextmanager
 
 from spawnfix.diagnostics import log_decision
@@ -37,62 +40,97 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any, Optional
 
+DEFAULT_PACKAGE = "multiprocessing"
+
 
 class RerunPlan:
     """What the child needs to re-run the main script safely; pickled with the prep data.
 
-    Only standard types travel: the child unpickles it before ``__main__`` exists.
+    ``statement_count`` is how many top-level statements the child may run (None: all of
+    them, stopping at the first process start). Only standard types travel: the child
+    unpickles the plan before ``__main__`` exists.
     """
 
-    __slots__ = ("digest", "path", "stop_before_index", "stop_before_line")
+    __slots__ = ("digest", "package", "path", "site_line", "statement_count")
 
     def __init__(
         self,
         path: str,
         digest: str,
-        stop_before_index: Optional[int],
-        stop_before_line: Optional[int],
+        statement_count: Optional[int],
+        site_line: Optional[int],
+        package: str = DEFAULT_PACKAGE,
     ) -> None:
         self.path = path
         self.digest = digest
-        self.stop_before_index = stop_before_index
-        self.stop_before_line = stop_before_line
+        self.statement_count = statement_count
+        self.site_line = site_line
+        self.package = package
 
     @classmethod
     def for_statement(cls, script: Any, statement: Any) -> RerunPlan:
-        """Plan for a spawn site: stop before a simple statement, else run natively."""
-        if statement is not None and statement.kind == "simple":
-            return cls(script.path, script.digest, statement.index, statement.first_line)
-        return cls(script.path, script.digest, None, None)
+        """Plan for a spawn site: a simple statement is never run, a compound one is run
+        up to its first process start; nothing after the site runs. No site: run all."""
+        if statement is None:
+            return cls(script.path, script.digest, None, None)
+        count = statement.index if statement.kind == "simple" else statement.index + 1
+        return cls(script.path, script.digest, count, statement.first_line)
+
+    def narrowest(self, other: Optional[RerunPlan]) -> RerunPlan:
+        """The plan that runs fewer statements: a later child never re-runs more of the
+        script than an earlier one was allowed to."""
+        if other is None or other.path != self.path:
+            return self
+        if other.statement_count is None:
+            return self
+        if self.statement_count is None or other.statement_count < self.statement_count:
+            return other
+        return self
+
+    def for_package(self, package: str) -> RerunPlan:
+        """The same plan, for children prepared by ``package`` (``multiprocess``...)."""
+        if package == self.package:
+            return self
+        return RerunPlan(self.path, self.digest, self.statement_count, self.site_line, package)
 
     def __reduce__(self) -> Any:
-        fields = (self.path, self.digest, self.stop_before_index, self.stop_before_line)
+        fields = (self.path, self.digest, self.statement_count, self.site_line, self.package)
         return (_arrive_in_child, fields)
 
     def __repr__(self) -> str:
-        where = (
-            f"stop before line {self.stop_before_line}"
-            if self.stop_before_index is not None
-            else "run natively until the first process start"
-        )
-        return f"RerunPlan({self.path!r}, {where})"
+        if self.statement_count is None:
+            where = "run every statement until the first process start"
+        elif self.site_line is None:
+            where = f"run {self.statement_count} statements"
+        else:
+            where = f"run {self.statement_count} statements (spawn site at line {self.site_line})"
+        return f"RerunPlan({self.path!r}, {where}, {self.package})"
 
 
-class RerunStopped(BaseException):
-    """Raised inside the re-run to stop it at a process start.
+class RerunStopped(SystemExit):
+    """Raised inside the re-run at a process start, on whichever thread reaches one.
 
-    A ``BaseException`` so that the user's ``except Exception:`` blocks do not swallow it.
+    Not an ``Exception``, so the user's ``except Exception:`` blocks do not swallow it; a
+    ``SystemExit`` so that a helper thread it ends leaves no traceback (``threading``
+    prints none for ``SystemExit``). The re-running thread catches it and stops there.
     """
 
 
 def _arrive_in_child(
-    path: str, digest: str, stop_before_index: Optional[int], stop_before_line: Optional[int]
+    path: str,
+    digest: str,
+    statement_count: Optional[int],
+    site_line: Optional[int],
+    package: str = DEFAULT_PACKAGE,
 ) -> RerunPlan:
     """Unpickling hook: runs in the child while the preparation data is loaded."""
-    plan = RerunPlan(path, digest, stop_before_index, stop_before_line)
-    spawn = sys.modules.get("multiprocessing.spawn")
+    plan = RerunPlan(path, digest, statement_count, site_line, package)
+    spawn = sys.modules.get(f"{package}.spawn")
     if spawn is not None:
         take_over_main_fixup(spawn, plan)
+        from spawnfix import mp_hooks
+
+        mp_hooks.inherit_plan(spawn, plan)
     return plan
 
 
@@ -126,8 +164,7 @@ def rerun_main_from_path(
     # already in place (fork server preload) or a non-source file is left to the stdlib.
     current_main = sys.modules["__main__"]
     if getattr(current_main, "__file__", None) == main_path or not main_path.endswith(".py"):
-        with bootstrap_guards():
-            original(main_path)
+        _rerun_by_stdlib(plan, original, main_path)
         return
     module_globals = {
         "__name__": "__mp_main__",
@@ -154,8 +191,7 @@ def rerun_main_from_name(
     spec = importlib.util.find_spec(mod_name)
     origin = getattr(spec, "origin", None)
     if spec is None or not isinstance(origin, str) or not origin.endswith(".py"):
-        with bootstrap_guards():
-            original(mod_name)
+        _rerun_by_stdlib(plan, original, mod_name)
         return
     module_globals = {
         "__name__": "__mp_main__",
@@ -170,6 +206,16 @@ def rerun_main_from_name(
     _install_as_main(spawn, namespace)
 
 
+def _rerun_by_stdlib(plan: RerunPlan, original: Callable[[str], None], main: str) -> None:
+    # A zip application or .pyc main: runpy runs it whole. A process start still ends the
+    # re-run (the child then lacks the script's names, as it would natively).
+    try:
+        with bootstrap_guards(plan.package):
+            original(main)
+    except RerunStopped as stop:
+        log_decision("standard library re-run of %s stopped: %s", main, stop)
+
+
 def rerun_main_until(plan: RerunPlan, path: str, module_globals: dict[str, Any]) -> dict[str, Any]:
     """Run the main script in ``module_globals`` as far as the plan allows; return them.
 
@@ -181,7 +227,7 @@ def rerun_main_until(plan: RerunPlan, path: str, module_globals: dict[str, Any])
 
     with io.open_code(path) as handle:
         source = handle.read()
-    code = _compile_plan(plan, source, path)
+    statements = _statements_to_run(plan, source, path)
     temp_module = types.ModuleType("__mp_main__")
     temp_module.__dict__.update(module_globals)
     saved_module = sys.modules.get("__mp_main__")
@@ -190,11 +236,8 @@ def rerun_main_until(plan: RerunPlan, path: str, module_globals: dict[str, Any])
     if sys.argv:
         sys.argv[0] = path
     try:
-        with bootstrap_guards():
-            try:
-                exec(code, temp_module.__dict__)
-            except RerunStopped as stop:
-                log_decision("re-run of %s stopped: %s", path, stop)
+        with bootstrap_guards(plan.package):
+            run_statements(statements, path, temp_module.__dict__, source)
     finally:
         if saved_module is None:
             sys.modules.pop("__mp_main__", None)
@@ -205,18 +248,85 @@ def rerun_main_until(plan: RerunPlan, path: str, module_globals: dict[str, Any])
     return temp_module.__dict__.copy()
 
 
-def _compile_plan(plan: RerunPlan, source: bytes, path: str) -> Any:
+def _statements_to_run(plan: RerunPlan, source: bytes, path: str) -> list[Any]:
     from spawnfix.main_script import parse_module, source_digest
 
-    tree = parse_module(source, path)
-    if plan.stop_before_index is None:
-        log_decision("re-running %s natively, stopping at the first process start", path)
-    elif source_digest(source) != plan.digest:
-        log_decision("%s changed since the parent read it: re-running natively", path)
+    body = parse_module(source, path).body
+    if source_digest(source) != plan.digest:
+        log_decision("%s changed since the parent read it: re-running all of it", path)
+    elif plan.statement_count is None:
+        log_decision("re-running all of %s, stopping at the first process start", path)
     else:
-        tree.body = tree.body[: plan.stop_before_index]
-        log_decision("re-running %s up to line %d (excluded)", path, plan.stop_before_line)
-    return compile(tree, path, "exec", dont_inherit=True)
+        body = body[: plan.statement_count]
+        last = body[-1].lineno if body else 0
+        log_decision("re-running %s: %d statements, up to line %d", path, len(body), last)
+    return body
+
+
+def run_statements(
+    statements: list[Any], path: str, namespace: dict[str, Any], source: bytes = b""
+) -> None:
+    """Execute top-level statements one by one in ``namespace``.
+
+    A statement that raises an ``Exception`` is skipped (it succeeded in the parent and
+    fails when repeated: a folder or port that now exists, a file opened with ``"x"``);
+    a process start (``RerunStopped``) ends the re-run.
+    """
+    import _ast
+
+    flags = _future_flags(statements)
+    for position, node in enumerate(statements):
+        if position and _is_bare_string(node):
+            continue  # alone in a module it would become the docstring
+        module = _ast.Module(body=[node], type_ignores=[])
+        code = compile(module, path, "exec", flags, dont_inherit=True)
+        try:
+            exec(code, namespace)
+        except RerunStopped as stop:
+            log_decision("re-run of %s stopped at line %d: %s", path, node.lineno, stop)
+            return
+        except Exception as error:
+            log_decision(
+                "re-run of %s: skipped the statement at line %d (%s), which raised %s: %s",
+                path,
+                node.lineno,
+                _line_text(source, node.lineno),
+                type(error).__name__,
+                error,
+            )
+
+
+def _line_text(source: bytes, line: int) -> str:
+    lines = source.decode("utf-8", "replace").splitlines()
+    return lines[line - 1].strip() if 0 < line <= len(lines) else "?"
+
+
+def _future_flags(statements: list[Any]) -> int:
+    # Each statement is compiled alone, so the script's __future__ imports are passed on.
+    import _ast
+
+    flags = 0
+    for node in statements:
+        if not (isinstance(node, _ast.ImportFrom) and node.module == "__future__"):
+            if _is_bare_string(node):
+                continue
+            break
+        import __future__
+
+        for alias in node.names:
+            feature = getattr(__future__, alias.name, None)
+            flags |= getattr(feature, "compiler_flag", 0)
+    return flags
+
+
+def _is_bare_string(node: Any) -> bool:
+    import _ast
+
+    return (
+        isinstance(node, _ast.Expr)
+        and isinstance(node.value, _ast.Constant)
+        and isinstance(node.value.value, str)
+    )
 
 
 def _install_as_main(spawn: Any, namespace: dict[str, Any]) -> None:
@@ -229,42 +339,50 @@ def _install_as_main(spawn: Any, namespace: dict[str, Any]) -> None:
     sys.modules["__main__"] = sys.modules["__mp_main__"] = main_module
 
 
-# The thread running a controlled re-run, if any. Process starts from that thread stop the
-# re-run; set while ``bootstrap_guards`` is active.
-_rerun_thread: Optional[threading.Thread] = None
+# Whether a controlled re-run is in progress in this process: while it is, a process start
+# from any thread is stopped. Set only inside ``bootstrap_guards``.
+_rerun_active = False
 
 
 @contextmanager
-def bootstrap_guards() -> Iterator[None]:
-    """Neutralise the calls that are fatal during the bootstrapping phase, for a re-run."""
-    global _rerun_thread
-    import multiprocessing
-    from multiprocessing import process
+def bootstrap_guards(package: str = DEFAULT_PACKAGE) -> Iterator[None]:
+    """Neutralise the calls that are fatal during the bootstrapping phase, for a re-run.
+
+    ``package`` is ``multiprocessing`` or a fork of it with the same layout (``multiprocess``,
+    ``billiard``). Process starts are stopped on every thread: the standard library would
+    raise its bootstrapping error on any of them.
+    """
+    global _rerun_active
+    import importlib
+
+    package_module = importlib.import_module(package)
+    process = importlib.import_module(f"{package}.process")
+    context_module = importlib.import_module(f"{package}.context")
 
     original_start = process.BaseProcess.start
-    original_set_start_method = multiprocessing.set_start_method
+    original_set_start_method = package_module.set_start_method
 
     def start(self: Any) -> None:
-        if _rerun_thread is threading.current_thread():
+        if _rerun_active:
             raise RerunStopped(f"{type(self).__name__}.start() reached during the re-run")
         original_start(self)
 
     def set_start_method(method: Optional[str], force: bool = False) -> None:
-        context = multiprocessing.context._default_context
+        context = context_module._default_context
         already_set = getattr(context, "_actual_context", None) is not None
-        if _rerun_thread is threading.current_thread() and already_set and not force:
+        if _rerun_active and already_set and not force:
             log_decision("ignored set_start_method(%r) during the re-run", method)
             return
         original_set_start_method(method, force=force)
 
     start.__wrapped__ = original_start  # type: ignore[attr-defined]
     set_start_method.__wrapped__ = original_set_start_method  # type: ignore[attr-defined]
-    process.BaseProcess.start = start  # type: ignore[method-assign]
-    multiprocessing.set_start_method = set_start_method
-    _rerun_thread = threading.current_thread()
+    process.BaseProcess.start = start
+    package_module.set_start_method = set_start_method
+    _rerun_active = True
     try:
         yield
     finally:
-        _rerun_thread = None
-        process.BaseProcess.start = original_start  # type: ignore[method-assign]
-        multiprocessing.set_start_method = original_set_start_method
+        _rerun_active = False
+        process.BaseProcess.start = original_start
+        package_module.set_start_method = original_set_start_method

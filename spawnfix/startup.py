@@ -3,9 +3,10 @@
 Every interpreter in the environment runs ``activate()``, so it must be cheap, standard
 library only, idempotent and fail-open:
 
-- unless spawnfix is off, it registers post-import hooks for ``multiprocessing.spawn`` and
-  ``wandb`` (``when_imported``): the patches are applied when the program imports those
-  modules, or at once if they already are;
+- unless spawnfix is off, it registers post-import hooks (``when_imported``) for
+  ``multiprocessing`` and its ``spawn`` module (and those of the ``multiprocess`` and
+  ``billiard`` forks) and for ``wandb``: the patches are applied when the program imports
+  those modules, or at once if they already are;
 - it imports neither wrapt, nor multiprocessing, nor wandb, nor ``typing``; the whole hook
   is this module and the package's ``__init__``. ``spawnfix.config`` is imported only when
   a ``SPAWNFIX*`` variable is set, since the defaults need no parsing;
@@ -31,6 +32,9 @@ _CONFIG_REPORTED = "SPAWNFIX_CONFIG_REPORTED"
 # multiprocessing.spawn.get_command_line() passes it to every spawned child.
 SPAWN_CHILD_FLAG = "--multiprocessing-fork"
 _VARIABLES = ("SPAWNFIX", "SPAWNFIX_DEBUG")
+# multiprocessing and the forks of it that share its spawn module's shape.
+MULTIPROCESSING_PACKAGES = ("multiprocessing", "multiprocess", "billiard")
+SPAWN_MODULES = tuple(f"{package}.spawn" for package in MULTIPROCESSING_PACKAGES)
 
 
 def activate():
@@ -68,9 +72,14 @@ def _activate():
             return
     # A spawned child's own top-level code is never on the stack when it starts a process
     # (it runs the parent's target), so the parent-side patch is useless there; its
-    # re-run of the main script is handled when the parent's plan is unpickled.
+    # re-run of the main script is handled when the parent's plan is unpickled, and that
+    # installs the patch for the grandchildren (spawnfix.rerun).
     if SPAWN_CHILD_FLAG not in sys.argv:
-        when_imported("multiprocessing.spawn", _patch_multiprocessing)
+        for spawn_module in SPAWN_MODULES:
+            when_imported(spawn_module, _patch_multiprocessing)
+        # Threads started before the first child need their origin recorded too.
+        for package in MULTIPROCESSING_PACKAGES:
+            when_imported(package, _record_thread_origins)
     when_imported("wandb", _patch_wandb)
     status.append("hooks registered")
 
@@ -79,6 +88,12 @@ def _patch_multiprocessing(spawn_module):
     from spawnfix import mp_hooks
 
     mp_hooks.install(spawn_module)
+
+
+def _record_thread_origins(_package):
+    from spawnfix import thread_sites
+
+    thread_sites.install()
 
 
 def _patch_wandb(wandb_module):

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 INIT_LOCATIONS = (("wandb", "init"), ("wandb.sdk", "init"), ("wandb.sdk.wandb_init", "init"))
 TESTED_RANGE = "0.12.5 to 0.31.0"
 START_METHOD_VARIABLE = "WANDB_START_METHOD"
+MULTIPROCESSING_PACKAGES = ("multiprocessing", "multiprocess", "billiard")
 
 # (module, attribute, original) for every place patched, so ``uninstall`` can undo it.
 _patched: list[tuple[Any, str, Any]] = []
@@ -94,11 +95,13 @@ def wrap_init(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
 
 
 def in_bootstrapping_child() -> bool:
-    """Whether this process is a multiprocessing child still preparing (re-running main)."""
-    process = sys.modules.get("multiprocessing.process")
-    if process is None:
-        return False
-    return bool(getattr(process.current_process(), "_inheriting", False))
+    """Whether this process is a multiprocessing child still preparing (re-running main),
+    for multiprocessing and its forks (``multiprocess``, ``billiard``)."""
+    for package in MULTIPROCESSING_PACKAGES:
+        process = sys.modules.get(f"{package}.process")
+        if process is not None and getattr(process.current_process(), "_inheriting", False):
+            return True
+    return False
 
 
 def _disabled_run(wrapped: Any, args: tuple, kwargs: dict) -> Any:

@@ -1,4 +1,5 @@
-"""Running the script corpus (tests/scripts/corpus) and reading its marker files."""
+"""Running the script corpora (tests/scripts/corpus, tests/scripts/field) and reading
+their marker files."""
 
 from __future__ import annotations
 
@@ -48,12 +49,14 @@ def run_corpus(
     invocation: str,
     tmp_path: Path,
     timeout: float = 120,
+    folder: str = "corpus",
     **env: str,
 ) -> CorpusRun:
-    """Run ``corpus/<script>.py`` as a file or with ``-m`` and collect its markers."""
+    """Run ``<folder>/<script>.py`` (``corpus`` by default) as a file or with ``-m`` and
+    collect its markers."""
     scripts = copy_corpus(tmp_path)
     marker_file = tmp_path / "markers.txt"
-    args = [f"corpus/{script}.py"] if invocation == FILE else ["-m", f"corpus.{script}"]
+    args = [f"{folder}/{script}.py"] if invocation == FILE else ["-m", f"{folder}.{script}"]
     result = run_python(
         python,
         args,

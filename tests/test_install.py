@@ -233,7 +233,9 @@ def test_install_routes(repo, tmp_path, route):
     elif route == "pip-editable":
         venv.pip("install", "-e", str(source))
     else:
-        uv = shutil.which("uv") or pytest.fail("uv is a test requirement: pip install uv")
+        uv = venvs.test_tool("uv") or pytest.fail(
+            f"uv is a test requirement: {sys.executable} -m pip install uv"
+        )
         venvs.run_checked([uv, "pip", "install", "--python", venv.python, str(source)])
     assert (venv.site_packages / "spawnfix.pth").exists()
     assert (venv.site_packages / "spawnfix.start").exists()

@@ -36,6 +36,17 @@ def find_python(version: str) -> str | None:
     return shutil.which(f"python{version}")
 
 
+def test_tool(name: str) -> str | None:
+    """A command-line tool installed beside the test runner's interpreter, or None.
+
+    The README's test command installs its tools (uv) into ``.venv-test``, whose ``bin``
+    is not on ``PATH``; a tool found on ``PATH`` instead would pass here and fail on a
+    fresh machine, so ``PATH`` is never searched.
+    """
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else None
+
+
 def run_checked(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     """Run an installation step; fail with its output if it fails."""
     completed = subprocess.run(
