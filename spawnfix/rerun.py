@@ -257,9 +257,10 @@ def _statements_to_run(plan: RerunPlan, source: bytes, path: str) -> list[Any]:
     elif plan.statement_count is None:
         log_decision("re-running all of %s, stopping at the first process start", path)
     else:
+        stop = body[plan.statement_count] if plan.statement_count < len(body) else None
         body = body[: plan.statement_count]
-        last = body[-1].lineno if body else 0
-        log_decision("re-running %s: %d statements, up to line %d", path, len(body), last)
+        where = f"stopping before line {stop.lineno}" if stop is not None else "all of them"
+        log_decision("re-running %s: %d top-level statements, %s", path, len(body), where)
     return body
 
 

@@ -116,4 +116,4 @@ def test_debug_log_explains_decisions(main_env, tmp_path):
     assert run.result.returncode == 0, run.result.output
     assert "spawnfix[" in stderr
     assert "top_pool.py:16, top-level simple statement at lines 16-16, unguarded" in stderr
-    assert "re-running" in stderr and "up to line 16 (excluded)" in stderr
+    assert "re-running" in stderr and "stopping before line 16" in stderr
