@@ -15,12 +15,13 @@ __all__ = [
     "SpawnfixConfigWarning",
     "UnguardedMainError",
     "UnguardedMainWarning",
+    "WorkerStartupError",
     "__version__",
 ]
 
 
 def __getattr__(name):
-    if name in ("SpawnfixConfigWarning", "UnguardedMainError", "UnguardedMainWarning"):
+    if name in __all__ and name != "__version__":
         from spawnfix import errors
 
         return getattr(errors, name)

@@ -25,3 +25,12 @@ class UnguardedMainError(RuntimeError):
 
 class SpawnfixConfigWarning(UserWarning):
     """Emitted when ``SPAWNFIX`` holds a value that spawnfix does not understand."""
+
+
+class WorkerStartupError(RuntimeError):
+    """Raised in the parent when a ``Pool``'s workers keep dying before they get going.
+
+    Its message carries the worker's own exception (type, message, file and line) and the
+    fix where spawnfix knows it. Pending and later calls on that pool raise it; the pool
+    is terminated. A ``RuntimeError`` subclass, like ``BrokenProcessPool``'s base.
+    """

@@ -178,3 +178,85 @@ def wandb_thread_start_error(script_path: str, line: int, text: str, start_metho
             "Or let spawnfix handle it: run with SPAWNFIX=1.",
         ]
     )
+
+
+def worker_startup_failure(
+    deaths: int, exit_codes: Sequence[Optional[int]], failure: Optional[dict]
+) -> str:
+    """Text of ``WorkerStartupError``: the pool's workers keep dying before they start."""
+    codes = ", ".join(str(code) for code in exit_codes) or "?"
+    out = [
+        f"The Pool's workers keep dying before they get going: {deaths} workers in a row "
+        f"exited during startup (exit codes {codes}) and none received a task, so the Pool "
+        "would replace them forever. spawnfix stopped the pool.",
+    ]
+    if failure is None:
+        out.append(
+            "The workers raised no Python exception that spawnfix could see (killed by a "
+            "signal, or crashed in native code); their stderr may say more."
+        )
+        out.append("Fix: run the worker code once in a plain process to see how it fails.")
+        return "\n".join(out)
+    where = (
+        f'File "{failure["filename"]}", line {failure["lineno"]}'
+        if failure.get("filename")
+        else "no traceback"
+    )
+    out.append(
+        f"The last worker failed {_phase_text(failure)} with "
+        f"{failure['type']}: {failure['message']} ({where})."
+    )
+    out.append("Its traceback:")
+    out.extend("    " + line for line in failure["traceback"].rstrip().splitlines())
+    out.append(_startup_fix(failure))
+    out.append("SPAWNFIX=off restores the standard library's endless respawn.")
+    return "\n".join(out)
+
+
+def _phase_text(failure: dict) -> str:
+    phase = failure.get("phase")
+    if phase == "initializer":
+        return "in the pool's initializer"
+    if phase == "first task":
+        return "while unpickling its first task"
+    main = failure.get("main")
+    name = os.path.basename(main) if main else "the main script"
+    return f"while starting (re-running {name} as __mp_main__, or unpickling what it runs)"
+
+
+def _startup_fix(failure: dict) -> str:
+    message = failure.get("message", "")
+    kind = failure.get("type", "")
+    if BOOTSTRAP_ERROR.split(" before")[0] in message:
+        return (
+            f"Fix: put the code that starts processes under `{GUARD}` (or let spawnfix repair "
+            "the script: it does unless SPAWNFIX=off or strict)."
+        )
+    main = failure.get("main")
+    if failure.get("phase") == "bootstrap" and main and failure.get("filename") == main:
+        name = os.path.basename(main)
+        return (
+            f"Fix: {name} raises when a worker re-runs it as __mp_main__ (line "
+            f"{failure.get('lineno')}). Code that only works in the parent belongs under "
+            f"`{GUARD}`; a worker needs only the imports, functions and classes."
+        )
+    if failure.get("phase") == "initializer":
+        return (
+            "Fix: the pool's initializer raised; correct it, or catch the error inside it. "
+            "It runs once in every worker before any task."
+        )
+    if "Can't get attribute" in message:
+        return (
+            "Fix: the workers cannot find that function or class in __main__: define it in "
+            "a module (a .py file next to the script or notebook) and import it from there."
+        )
+    if kind in ("ModuleNotFoundError", "ImportError"):
+        return (
+            "Fix: the workers cannot import that module. A spawn or forkserver worker is a "
+            "fresh interpreter: install the module, or keep its folder on sys.path and in "
+            "place while the pool runs."
+        )
+    return (
+        "Fix: the worker fails as it starts, before any task; the traceback above shows "
+        f"where. Code that only the parent should run belongs under `{GUARD}`."
+    )

@@ -78,13 +78,15 @@ def install(spawn_module: Any) -> None:
 
     def get_preparation_data(name: str) -> dict[str, Any]:
         data = original(name)
+        caller = sys._getframe(1)
         try:
-            caller = sys._getframe(1).f_globals.get("__name__", "")
-            prepare_child_data(data, name, start_method_of_caller(caller, data), package)
+            caller_module = caller.f_globals.get("__name__", "")
+            prepare_child_data(data, name, start_method_of_caller(caller_module, data), package)
         except (UnguardedMainError, UnguardedMainWarning):
             raise  # strict mode, or the warning turned into an error by a filter
         except Exception as error:  # fail open: the child starts as it would without us
             log_decision("spawn-site check failed, child started unchanged: %r", error)
+        _add_startup_reporter(data, caller)
         return data
 
     get_preparation_data.__wrapped__ = original  # type: ignore[attr-defined]
@@ -94,6 +96,18 @@ def install(spawn_module: Any) -> None:
     _patched[spawn_module.__name__] = (spawn_module, original)
     thread_sites.install()
     log_decision("patched %s.get_preparation_data", spawn_module.__name__)
+
+
+def _add_startup_reporter(data: dict[str, Any], caller: Any) -> None:
+    # A Pool worker's launch (popen ``_launch(self, process_obj)``) carries the pool
+    # watchdog's report pipe, so that a worker failing before its target runs can say why.
+    watchdog = sys.modules.get("spawnfix.pool_watchdog")
+    if watchdog is None:
+        return
+    try:
+        watchdog.add_startup_reporter(data, caller.f_locals.get("process_obj"))
+    except Exception as error:  # fail open
+        log_decision("pool startup reporter not added: %r", error)
 
 
 def uninstall() -> None:

@@ -5,8 +5,8 @@ library only, idempotent and fail-open:
 
 - unless spawnfix is off, it registers post-import hooks (``when_imported``) for
   ``multiprocessing`` and its ``spawn`` module (and those of the ``multiprocess`` and
-  ``billiard`` forks) and for ``wandb``: the patches are applied when the program imports
-  those modules, or at once if they already are;
+  ``billiard`` forks), ``multiprocessing.pool`` and ``wandb``: the patches are applied
+  when the program imports those modules, or at once if they already are;
 - it imports neither wrapt, nor multiprocessing, nor wandb, nor ``typing``; the whole hook
   is this module and the package's ``__init__``. ``spawnfix.config`` is imported only when
   a ``SPAWNFIX*`` variable is set, since the defaults need no parsing;
@@ -80,6 +80,7 @@ def _activate():
         # Threads started before the first child need their origin recorded too.
         for package in MULTIPROCESSING_PACKAGES:
             when_imported(package, _record_thread_origins)
+    when_imported("multiprocessing.pool", _watch_pools)
     when_imported("wandb", _patch_wandb)
     status.append("hooks registered")
 
@@ -94,6 +95,12 @@ def _record_thread_origins(_package):
     from spawnfix import thread_sites
 
     thread_sites.install()
+
+
+def _watch_pools(pool_module):
+    from spawnfix import pool_watchdog
+
+    pool_watchdog.install(pool_module)
 
 
 def _patch_wandb(wandb_module):

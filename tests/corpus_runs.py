@@ -50,6 +50,7 @@ def run_corpus(
     tmp_path: Path,
     timeout: float = 120,
     folder: str = "corpus",
+    check_leftovers: bool = False,
     **env: str,
 ) -> CorpusRun:
     """Run ``<folder>/<script>.py`` (``corpus`` by default) as a file or with ``-m`` and
@@ -62,6 +63,7 @@ def run_corpus(
         args,
         scripts,
         timeout=timeout,
+        check_leftovers=check_leftovers,
         START_METHOD=start_method,
         MARKER_FILE=str(marker_file),
         **env,

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
@@ -16,11 +17,21 @@ RUN_TIMEOUT = 120
 class Result:
     """What a script run produced."""
 
-    def __init__(self, completed: subprocess.CompletedProcess, timed_out: bool) -> None:
+    def __init__(
+        self,
+        completed: subprocess.CompletedProcess,
+        timed_out: bool,
+        elapsed: float = 0.0,
+        leftovers: tuple[int, ...] = (),
+    ) -> None:
         self.returncode = completed.returncode
         self.stdout = completed.stdout or ""
         self.stderr = completed.stderr or ""
         self.timed_out = timed_out
+        self.elapsed = elapsed
+        # With check_leftovers: processes of the run's session still alive LEFTOVER_GRACE
+        # seconds after the script exited (then killed); empty for a run that timed out.
+        self.leftovers = leftovers
 
     @property
     def output(self) -> str:
@@ -48,11 +59,14 @@ def run_python(
     cwd: Path,
     timeout: float = RUN_TIMEOUT,
     input_text: str | None = None,
+    check_leftovers: bool = False,
     **env_overrides: str,
 ) -> Result:
     """Run ``python args...`` in ``cwd`` (``input_text`` on its stdin); on timeout the
-    whole process group is killed."""
+    whole process group is killed. ``check_leftovers``: record the processes of the run
+    still alive ``LEFTOVER_GRACE`` seconds after it exited."""
     env = clean_environment(**env_overrides)
+    started = time.monotonic()
     process = subprocess.Popen(
         [python, *args],
         cwd=str(cwd),
@@ -63,17 +77,54 @@ def run_python(
         text=True,
         start_new_session=True,
     )
+    leftovers: tuple[int, ...] = ()
     try:
         stdout, stderr = process.communicate(input_text, timeout=timeout)
         timed_out = False
+        elapsed = time.monotonic() - started
+        if check_leftovers:
+            leftovers = _wait_for_session_to_end(process.pid)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         stdout, stderr = process.communicate()
         timed_out = True
+        elapsed = time.monotonic() - started
     finally:
         _kill_leftovers(process.pid)
     code = 124 if timed_out else process.returncode
-    return Result(subprocess.CompletedProcess(process.args, code, stdout, stderr), timed_out)
+    completed = subprocess.CompletedProcess(process.args, code, stdout, stderr)
+    return Result(completed, timed_out, elapsed, leftovers)
+
+
+# How long processes of a finished script (resource tracker, workers being reaped) may
+# take to exit before they count as left behind.
+LEFTOVER_GRACE = 5.0
+
+
+def session_members(session: int) -> tuple[int, ...]:
+    """Live (non-zombie) processes whose session id is ``session`` (Linux /proc)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, session_id = fields[0], int(fields[3])
+        if session_id == session and state != "Z":
+            members.append(int(entry))
+    return tuple(members)
+
+
+def _wait_for_session_to_end(session: int) -> tuple[int, ...]:
+    deadline = time.monotonic() + LEFTOVER_GRACE
+    while True:
+        members = session_members(session)
+        if not members or time.monotonic() > deadline:
+            return members
+        time.sleep(0.05)  # polling for an exit, bounded by the deadline
 
 
 def _kill_leftovers(group: int) -> None:

@@ -1,0 +1,120 @@
+"""A user's Pool whose workers cannot start (issue 10): it fails fast, in the parent,
+with the worker's own exception, instead of respawning workers forever.
+
+Each failing script runs under spawn and forkserver (and fork, where the failure exists
+there): with spawnfix the parent exits non-zero within a few seconds with a
+``WorkerStartupError`` whose message carries the child's exception and the fix, and no
+process of the run is left behind. With ``SPAWNFIX=0`` the same script hangs (killed
+after a short timeout). A pool whose worker is killed after serving tasks behaves as
+natively.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import matrix_pythons
+from corpus_runs import FILE, run_corpus
+
+FOLDER = "pool_startup"
+# Well under the time a test run may take; the watchdog needs three worker deaths.
+FAIL_FAST_SECONDS = 20
+NATIVE_HANG_TIMEOUT = 10
+
+# script -> (start methods where it fails, the child's exception text, the fix's words)
+FAILING = {
+    "initializer_raises": (
+        ("spawn", "forkserver", "fork"),
+        "ValueError: config.yaml has no 'model' section",
+        "the pool's initializer raised",
+    ),
+    "import_fails_in_children": (
+        ("spawn", "forkserver"),
+        "ImportError: cannot import name 'fast_kernel' from 'accel' (workers only)",
+        "raises when a worker re-runs it as __mp_main__ (line 7)",
+    ),
+    "module_removed": (
+        ("spawn", "forkserver"),
+        "ModuleNotFoundError: No module named 'plugin_tasks'",
+        "the workers cannot import that module",
+    ),
+}
+CASES = [(script, method) for script, spec in sorted(FAILING.items()) for method in spec[0]]
+
+
+def _run(python, script, start_method, tmp_path, **kwargs):
+    return run_corpus(python, script, start_method, FILE, tmp_path, folder=FOLDER, **kwargs)
+
+
+def error_message(stderr: str) -> str:
+    """The WorkerStartupError's message, from its traceback line to the end of stderr."""
+    marker = "spawnfix.errors.WorkerStartupError: "
+    assert marker in stderr, stderr
+    return stderr[stderr.index(marker) :]
+
+
+@pytest.mark.parametrize(("script", "start_method"), CASES)
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_pool_fails_fast_with_the_worker_exception(envs, tmp_path, version, script, start_method):
+    """Non-zero exit within seconds; the message names the child's exception and the fix;
+    nothing of the run is left running."""
+    _, child_error, fix = FAILING[script]
+    python = envs.get(version).python
+    run = _run(python, script, start_method, tmp_path, timeout=60, check_leftovers=True)
+    result = run.result
+    assert not result.timed_out, result.output
+    assert result.returncode != 0, result.output
+    assert result.elapsed < FAIL_FAST_SECONDS, result.elapsed
+    message = error_message(result.stderr)
+    assert child_error in message, result.output
+    assert fix in message, result.output
+    assert "workers in a row exited during startup" in message
+    assert result.leftovers == (), result.leftovers
+
+
+@pytest.mark.parametrize(("script", "start_method"), CASES)
+def test_pool_hangs_without_spawnfix(main_env, tmp_path, script, start_method):
+    """SPAWNFIX=0: the standard library respawns the dying workers forever."""
+    run = _run(
+        main_env.python, script, start_method, tmp_path, timeout=NATIVE_HANG_TIMEOUT, SPAWNFIX="0"
+    )
+    assert run.result.timed_out, run.result.output
+    assert FAILING[script][1] in run.result.stderr, run.result.output
+
+
+@pytest.mark.parametrize("start_method", ("spawn", "forkserver", "fork"))
+def test_killed_worker_is_replaced_as_natively(main_env, tmp_path, start_method):
+    """A worker killed after serving tasks: replaced, the next map finishes, same output."""
+    with_fix = _run(main_env.python, "worker_killed", start_method, tmp_path / "on")
+    without = _run(main_env.python, "worker_killed", start_method, tmp_path / "off", SPAWNFIX="0")
+    assert with_fix.result.returncode == without.result.returncode == 0, with_fix.result.output
+    assert with_fix.result.stdout == without.result.stdout == "first 285\nsecond 328350\n"
+    assert "WorkerStartupError" not in with_fix.result.stderr
+
+
+def test_guarded_pool_output_unchanged(main_env, tmp_path):
+    """A working pool prints the same with and without the watchdog."""
+    with_fix = run_corpus(main_env.python, "guarded", "spawn", FILE, tmp_path / "on")
+    without = run_corpus(main_env.python, "guarded", "spawn", FILE, tmp_path / "off", SPAWNFIX="0")
+    assert with_fix.result.stdout == without.result.stdout
+    assert with_fix.result.stderr == without.result.stderr == ""
+
+
+@pytest.mark.parametrize("start_method", ("spawn", "forkserver"))
+def test_torch_multiprocessing_pool(envs, tmp_path, start_method):
+    """torch.multiprocessing's Pool subclass gets the same fail-fast behaviour."""
+    from test_ml_stacks import ML_PYTHON, ML_REQUIREMENTS
+
+    env = envs.get(ML_PYTHON, ML_REQUIREMENTS)
+    run = _run(
+        env.python,
+        "torch_initializer_raises",
+        start_method,
+        tmp_path,
+        timeout=120,
+        check_leftovers=True,
+    )
+    assert not run.result.timed_out and run.result.returncode != 0, run.result.output
+    message = error_message(run.result.stderr)
+    assert "FileNotFoundError: shard-00017.bin is missing" in message, run.result.output
+    assert run.result.leftovers == ()
