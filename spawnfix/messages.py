@@ -260,3 +260,8 @@ def _startup_fix(failure: dict) -> str:
         "Fix: the worker fails as it starts, before any task; the traceback above shows "
         f"where. Code that only the parent should run belongs under `{GUARD}`."
     )
+
+
+def executor_startup_cause(pid: int, failure: dict) -> str:
+    """First line of the cause spawnfix gives a ``BrokenProcessPool``."""
+    return f"Worker process {pid} failed {_phase_text(failure)} (reported by spawnfix):\n"

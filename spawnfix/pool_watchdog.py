@@ -3,172 +3,55 @@
 ``multiprocessing.Pool`` replaces every worker that exits, without limit. When each worker
 dies while starting (re-running the main script, unpickling what it must run, its
 ``initializer``, or unpickling its first task), the parent respawns workers forever and
-hangs. This module stops that loop:
+hangs. This module is the parent side of the fix; ``spawnfix.startup_reports`` is what
+the workers run:
 
-- Parent, ``Pool.__init__``: the pool's ``initializer`` is wrapped in a ``StartupWatch``
-  that carries the write end of a pipe (one per pool); the standard library hands it to
-  every worker as it would hand the user's initializer.
-- Child: ``multiprocessing.pool.worker`` is replaced by ``watched_worker``, which reports
-  on that pipe when the worker has received its first message from the pool (it got
-  going) or why it died before that (``initializer``, or a task it could not unpickle).
-  A failure earlier still (re-running the main script, unpickling the process object) is
-  reported by a ``sys.excepthook`` installed from the preparation data
-  (``add_startup_reporter``), which then lets the standard library print as usual.
-- Parent, ``Pool._maintain_pool`` (the worker-handler thread, woken by every worker exit):
-  when ``STARTUP_DEATHS_TO_STOP`` workers have exited with a non-zero code and none has
-  ever got going, the pool's pending calls fail with ``WorkerStartupError`` carrying the
-  child's own exception, later calls raise it too, and the pool is terminated.
+- ``Pool.__init__``: the pool's ``initializer`` is wrapped in a ``StartupWatch`` that
+  carries the read and write ends of a pipe (one per pool); the standard library hands it
+  to every worker as it would hand the user's initializer. ``multiprocessing.pool.worker``
+  becomes ``watched_worker``, and each worker launch gets a ``StartupReporter`` in its
+  preparation data (``add_startup_reporter``, called by ``spawnfix.mp_hooks``).
+- ``Pool._maintain_pool`` (the worker-handler thread, woken by every worker exit): when
+  ``STARTUP_DEATHS_TO_STOP`` workers have exited with a non-zero code and none has ever
+  got going, the pool's pending calls fail with ``WorkerStartupError`` carrying the
+  worker's own exception, later calls raise it too (``_check_running``), and the pool is
+  terminated.
+- ``ProcessPoolExecutor`` already stops with ``BrokenProcessPool``, but loses the worker's
+  exception; ``install_executor`` gives it back as the ``__cause__`` (Python 3.9+).
 
 A pool whose workers got going once keeps the standard behaviour for good (a worker killed
 later is replaced as usual). Applies to ``multiprocessing.pool.Pool`` and subclasses that
 keep its initializer and maintenance path (``torch.multiprocessing`` pools), for every start
-method; not to ``ThreadPool``, nor to the ``multiprocess`` and ``billiard`` pools.
+method; not to ``ThreadPool``, nor to the ``multiprocess`` and ``billiard`` pools. A pool
+started in a spawned child gets no ``StartupReporter`` (the parent-side patch is not
+installed there): it is still stopped, with the exit codes but without the exception.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import weakref
 
 from spawnfix.diagnostics import log_decision
+from spawnfix.startup_reports import (
+    PREPARATION_KEY,
+    STARTED,
+    StartupReporter,
+    StartupWatch,
+    watched_worker,
+)
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
-    from typing import Any, Callable, Optional
+    from typing import Any, Optional
 
 # Three workers in a row: one early death can be a one-off (a worker killed by the user or
 # the OOM killer while importing), two can still be chance on a loaded machine; three
 # deaths with no worker ever getting going is the same failure repeating, and it is
 # reached within a second or two of starting any pool.
 STARTUP_DEATHS_TO_STOP = 3
-# One message must fit in a single atomic pipe write (PIPE_BUF is at least 512; 4096 on
-# Linux), so that workers writing at once never interleave.
-MESSAGE_LIMIT = 3500
-PREPARATION_KEY = "spawnfix_startup_report"
-
-STARTED = "started"
-FAILED = "failed"
-
-PHASE_BOOTSTRAP = "bootstrap"
-PHASE_INITIALIZER = "initializer"
-PHASE_FIRST_TASK = "first task"
 
 # The pool module patched and the originals replaced there, for ``uninstall``.
 _patched: dict[str, Any] = {}
-
-
-class StartupWatch:
-    """The pool's initializer, wrapped; it also carries the pool's report pipe.
-
-    Pickled for each worker (as the initializer always is): only the user's initializer,
-    its name and the pipe's write end travel; the parent-side bookkeeping stays behind.
-    """
-
-    def __init__(self, initializer: Optional[Callable[..., Any]], pool: Any, context: Any):
-        self.initializer = initializer
-        self.reader, self.writer = context.Pipe(duplex=False)
-        # Parent side only.
-        self.pool_ref = weakref.ref(pool)
-        self.got_going = False
-        self.startup_deaths = 0
-        self.counted_pids: set = set()
-        self.exit_codes: list[int] = []
-        self.failures: dict[int, dict[str, Any]] = {}
-        self.error: Optional[BaseException] = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        # The pipe travels once per launch, in the preparation data (StartupReporter): a
-        # second copy of the same descriptor makes spawn's fds_to_keep invalid.
-        return {"initializer": self.initializer}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self.writer = _child_writer
-
-    def __call__(self, *initargs: Any) -> None:
-        if self.initializer is None:
-            return
-        try:
-            self.initializer(*initargs)
-        except BaseException as error:
-            self.report_failure(error, PHASE_INITIALIZER)
-            raise
-
-    def report_started(self) -> None:
-        """Child: tell the parent this worker got going (received a message)."""
-        _send(self.writer, (STARTED, os.getpid(), None))
-
-    def report_failure(self, error: BaseException, phase: str) -> None:
-        """Child: tell the parent why this worker is dying during startup."""
-        _send(self.writer, (FAILED, os.getpid(), describe_failure(error, phase)))
-
-
-def _send(writer: Any, message: tuple) -> None:
-    try:
-        import pickle
-
-        payload = pickle.dumps(message)
-        if len(payload) > MESSAGE_LIMIT:
-            kind, pid, failure = message
-            failure = dict(failure, traceback=failure["traceback"][-1000:])
-            failure["message"] = failure["message"][:1000]
-            payload = pickle.dumps((kind, pid, failure))
-        writer.send_bytes(payload)
-    except Exception:
-        pass  # never let reporting change how the worker behaves
-
-
-def describe_failure(
-    error: BaseException, phase: str, main_path: Optional[str] = None
-) -> dict[str, Any]:
-    """What the parent needs to explain a worker's death: type, message, where, when."""
-    import traceback
-
-    frames = traceback.extract_tb(error.__traceback__)
-    where = frames[-1] if frames else None
-    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    return {
-        "type": type(error).__name__,
-        "message": str(error),
-        "filename": where.filename if where else None,
-        "lineno": where.lineno if where else None,
-        "traceback": text[-2500:],
-        "phase": phase,
-        "main": main_path or getattr(sys.modules.get("__main__"), "__file__", None),
-    }
-
-
-class StartupReporter:
-    """Travels in a pool worker's preparation data; unpickling it in the child installs a
-    ``sys.excepthook`` that reports a failure before the worker function runs."""
-
-    def __init__(self, writer: Any, main_path: Optional[str]) -> None:
-        self.writer = writer
-        self.main_path = main_path
-
-    def __reduce__(self) -> Any:
-        return (_install_startup_excepthook, (self.writer, self.main_path))
-
-
-# Child: the report pipe received in the preparation data, for the StartupWatch unpickled
-# right after it with the process object.
-_child_writer: Any = None
-
-
-def _install_startup_excepthook(writer: Any, main_path: Optional[str]) -> StartupReporter:
-    global _child_writer
-    _child_writer = writer
-    previous = sys.excepthook
-
-    def report_then_print(kind: Any, error: BaseException, traceback: Any) -> None:
-        if isinstance(error, Exception):
-            failure = describe_failure(error, PHASE_BOOTSTRAP, main_path)
-            _send(writer, (FAILED, os.getpid(), failure))
-        previous(kind, error, traceback)
-
-    sys.excepthook = report_then_print
-    return StartupReporter(writer, main_path)
 
 
 def add_startup_reporter(data: dict[str, Any], process_obj: Any) -> None:
@@ -187,49 +70,6 @@ def _module_origin(data: dict[str, Any]) -> Optional[str]:
         return None
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     return getattr(spec, "origin", None)
-
-
-def watched_worker(
-    inqueue: Any,
-    outqueue: Any,
-    initializer: Any = None,
-    initargs: tuple = (),
-    maxtasks: Optional[int] = None,
-    wrap_exception: bool = False,
-) -> Any:
-    """Child: the standard pool worker, reporting whether it got going."""
-    worker = _stdlib_worker()
-    if not isinstance(initializer, StartupWatch):
-        return worker(inqueue, outqueue, initializer, initargs, maxtasks, wrap_exception)
-    _report_first_message(inqueue, initializer)
-    return worker(inqueue, outqueue, initializer, initargs, maxtasks, wrap_exception)
-
-
-def _report_first_message(inqueue: Any, watch: StartupWatch) -> None:
-    # worker() binds ``get = inqueue.get`` before it runs the initializer, so the first
-    # message is observed by shadowing ``get`` on this queue object.
-    original_get = inqueue.get
-
-    def get() -> Any:
-        try:
-            message = original_get()
-        except (EOFError, OSError):
-            raise
-        except BaseException as error:
-            watch.report_failure(error, PHASE_FIRST_TASK)
-            raise
-        inqueue.get = original_get
-        watch.report_started()
-        return message
-
-    inqueue.get = get
-
-
-def _stdlib_worker() -> Callable[..., Any]:
-    import multiprocessing.pool
-
-    worker = multiprocessing.pool.worker
-    return getattr(worker, "__wrapped__", worker)
 
 
 def install(pool_module: Any) -> None:
@@ -397,3 +237,73 @@ def _fail_pending_calls(pool: Any, error: BaseException) -> None:
         except Exception as failure:
             log_decision("could not fail pending pool call %r: %r", job, failure)
         cache.pop(job_id, None)
+
+
+# ProcessPoolExecutor: the standard library already stops (BrokenProcessPool), but without
+# the worker's exception. The same StartupWatch carries it to the parent.
+
+# The process module patched and the originals replaced there, for ``uninstall_executor``.
+_executor_patched: dict[str, Any] = {}
+
+
+def install_executor(process_module: Any) -> None:
+    """Patch ``concurrent.futures.process`` so that ``BrokenProcessPool`` gets the
+    worker's startup exception as its ``__cause__`` (Python 3.9+; 3.8 has no manager
+    class to patch and is left alone). A second call is a no-op."""
+    manager_class = getattr(process_module, "_ExecutorManagerThread", None)
+    if _executor_patched or manager_class is None:
+        return
+    executor_class = process_module.ProcessPoolExecutor
+    original_init = executor_class.__init__
+    original_terminate_broken = manager_class.terminate_broken
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        try:
+            self._initializer = StartupWatch(self._initializer, self, self._mp_context)
+        except Exception as error:  # fail open: the executor works as without spawnfix
+            log_decision("executor startup reports not set up: %r", error)
+
+    def terminate_broken(self: Any, cause: Any) -> Any:
+        if cause is None:
+            try:
+                cause = _executor_startup_cause(self)
+            except Exception as error:  # fail open: the standard library's error
+                log_decision("no startup cause for BrokenProcessPool: %r", error)
+        return original_terminate_broken(self, cause)
+
+    __init__.__wrapped__ = original_init  # type: ignore[attr-defined]
+    terminate_broken.__wrapped__ = original_terminate_broken  # type: ignore[attr-defined]
+    executor_class.__init__ = __init__
+    manager_class.terminate_broken = terminate_broken
+    _executor_patched.update(
+        executor=executor_class,
+        init=original_init,
+        manager=manager_class,
+        terminate_broken=original_terminate_broken,
+    )
+    log_decision("patched %s.ProcessPoolExecutor (startup reports)", process_module.__name__)
+
+
+def uninstall_executor() -> None:
+    """Restore ``ProcessPoolExecutor.__init__`` and ``terminate_broken``."""
+    if not _executor_patched:
+        return
+    _executor_patched["executor"].__init__ = _executor_patched["init"]
+    _executor_patched["manager"].terminate_broken = _executor_patched["terminate_broken"]
+    _executor_patched.clear()
+
+
+def _executor_startup_cause(manager: Any) -> Optional[list[str]]:
+    executor = manager.executor_reference()
+    watch = getattr(executor, "_initializer", None)
+    if not isinstance(watch, StartupWatch):
+        return None
+    _read_reports(watch)
+    if not watch.failures:
+        return None
+    pid, failure = next(reversed(list(watch.failures.items())))
+    from spawnfix import messages
+
+    header = messages.executor_startup_cause(pid, failure)
+    return [header, failure["traceback"]]

@@ -5,8 +5,9 @@ library only, idempotent and fail-open:
 
 - unless spawnfix is off, it registers post-import hooks (``when_imported``) for
   ``multiprocessing`` and its ``spawn`` module (and those of the ``multiprocess`` and
-  ``billiard`` forks), ``multiprocessing.pool`` and ``wandb``: the patches are applied
-  when the program imports those modules, or at once if they already are;
+  ``billiard`` forks), ``multiprocessing.pool``, ``concurrent.futures.process`` and
+  ``wandb``: the patches are applied when the program imports those modules, or at once
+  if they already are;
 - it imports neither wrapt, nor multiprocessing, nor wandb, nor ``typing``; the whole hook
   is this module and the package's ``__init__``. ``spawnfix.config`` is imported only when
   a ``SPAWNFIX*`` variable is set, since the defaults need no parsing;
@@ -81,6 +82,7 @@ def _activate():
         for package in MULTIPROCESSING_PACKAGES:
             when_imported(package, _record_thread_origins)
     when_imported("multiprocessing.pool", _watch_pools)
+    when_imported("concurrent.futures.process", _watch_executors)
     when_imported("wandb", _patch_wandb)
     status.append("hooks registered")
 
@@ -101,6 +103,12 @@ def _watch_pools(pool_module):
     from spawnfix import pool_watchdog
 
     pool_watchdog.install(pool_module)
+
+
+def _watch_executors(process_module):
+    from spawnfix import pool_watchdog
+
+    pool_watchdog.install_executor(process_module)
 
 
 def _patch_wandb(wandb_module):

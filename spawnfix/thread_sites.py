@@ -16,8 +16,6 @@ itself. Threads started before ``install`` (before ``multiprocessing.spawn`` was
 carry no line.
 """
 
-from __future__ import annotations
-
 import sys
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
@@ -28,7 +26,7 @@ if TYPE_CHECKING:
 ORIGIN_ATTRIBUTE = "_spawnfix_started_at_line"
 
 # The original ``threading.Thread.start`` while the wrapper is installed, for ``uninstall``.
-_original_start: Any = None
+_original_start: "Any" = None
 
 
 def install() -> None:
@@ -40,7 +38,7 @@ def install() -> None:
 
     original = threading.Thread.start
 
-    def start(self: Any) -> None:
+    def start(self: "Any") -> None:
         try:
             line = origin_of_new_thread()
             if line is not None:
@@ -65,7 +63,7 @@ def uninstall() -> None:
     _original_start = None
 
 
-def origin_of_new_thread() -> Optional[int]:
+def origin_of_new_thread() -> "Optional[int]":
     """The main script's top-level line that is starting a thread now, if any: the
     starting thread's own origin, else the top-level line on its stack."""
     import threading
@@ -84,7 +82,7 @@ def origin_of_new_thread() -> Optional[int]:
     return line
 
 
-def origin_of_current_thread() -> Optional[int]:
+def origin_of_current_thread() -> "Optional[int]":
     """The top-level line that started the calling thread (or its ancestors), if known."""
     threading = sys.modules.get("threading")
     if threading is None:

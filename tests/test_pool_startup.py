@@ -118,3 +118,36 @@ def test_torch_multiprocessing_pool(envs, tmp_path, start_method):
     message = error_message(run.result.stderr)
     assert "FileNotFoundError: shard-00017.bin is missing" in message, run.result.output
     assert run.result.leftovers == ()
+
+
+# script -> the worker's exception text
+EXECUTOR_FAILING = {
+    "executor_initializer_raises": (
+        "ConnectionRefusedError: database at localhost:5432 refused the connection"
+    ),
+    "executor_import_fails": (
+        "ImportError: cannot import name 'fast_kernel' from 'accel' (workers only)"
+    ),
+}
+DIRECT_CAUSE = "The above exception was the direct cause of the following exception"
+
+
+@pytest.mark.parametrize("start_method", ("spawn", "forkserver"))
+@pytest.mark.parametrize("script", sorted(EXECUTOR_FAILING))
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_broken_process_pool_gets_the_worker_exception(
+    envs, tmp_path, version, script, start_method
+):
+    """BrokenProcessPool's cause is the worker's exception; without spawnfix it has none."""
+    if version == "3.8":
+        pytest.skip("3.8's executor has no manager class to patch: its error stays as is")
+    python = envs.get(version).python
+    with_fix = _run(python, script, start_method, tmp_path / "on", timeout=60)
+    without = _run(python, script, start_method, tmp_path / "off", timeout=60, SPAWNFIX="0")
+    for run in (with_fix, without):
+        assert run.result.returncode != 0 and not run.result.timed_out, run.result.output
+        assert "BrokenProcessPool" in run.result.stderr, run.result.output
+    cause = with_fix.result.stderr.split(DIRECT_CAUSE)[0]
+    assert "reported by spawnfix" in cause, with_fix.result.output
+    assert EXECUTOR_FAILING[script] in cause.split("reported by spawnfix")[1]
+    assert DIRECT_CAUSE not in without.result.stderr, without.result.output
