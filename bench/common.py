@@ -39,7 +39,9 @@ def environments(requirements: List[str]) -> Dict[str, venvs.Venv]:
     wheel = build_wheel()
     return {
         "without": venvs.cached_env(sys.executable, requirements, wheel=None),
-        "with": venvs.cached_env(sys.executable, [*requirements, "wrapt"], wheel=wheel),
+        "with": venvs.cached_env(
+            sys.executable, [*requirements, "wrapt", "cloudpickle"], wheel=wheel
+        ),
     }
 
 

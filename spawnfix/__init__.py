@@ -12,6 +12,8 @@ exception classes are loaded from ``spawnfix.errors`` on first access.
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChildPicklingError",
+    "SentByValueWarning",
     "SpawnfixConfigWarning",
     "UnguardedMainError",
     "UnguardedMainWarning",

@@ -4,6 +4,8 @@ Kept separate from the message texts (``spawnfix.messages``) so that importing t
 classes costs nothing at interpreter startup.
 """
 
+import pickle
+
 
 class UnguardedMainWarning(UserWarning):
     """Emitted once, in the parent process, when spawnfix repairs an unguarded script.
@@ -33,4 +35,21 @@ class WorkerStartupError(RuntimeError):
     Its message carries the worker's own exception (type, message, file and line) and the
     fix where spawnfix knows it. Pending and later calls on that pool raise it; the pool
     is terminated. A ``RuntimeError`` subclass, like ``BrokenProcessPool``'s base.
+    """
+
+
+class SentByValueWarning(UserWarning):
+    """Emitted once, by the parent, when spawnfix sends a function or class to a child by
+    value (cloudpickle) because the child could not find it by reference (a lambda, a
+    closure, a local class, or a definition in a notebook or ``python -c`` program)."""
+
+
+class ChildPicklingError(pickle.PicklingError, TypeError):
+    """Raised when something a child needs cannot be pickled, even by value (an open file,
+    a ``threading.Lock``, a generator), or, in strict mode, instead of sending by value.
+
+    A ``pickle.PicklingError`` and a ``TypeError``, the two errors the standard library
+    raises for the same situation (``except`` clauses written for either still work); its
+    message names the object, where it sits in what was being sent, why
+    ``fork`` did not need it, and the fix.
     """

@@ -265,3 +265,71 @@ def _startup_fix(failure: dict) -> str:
 def executor_startup_cause(pid: int, failure: dict) -> str:
     """First line of the cause spawnfix gives a ``BrokenProcessPool``."""
     return f"Worker process {pid} failed {_phase_text(failure)} (reported by spawnfix):\n"
+
+
+def sent_by_value(objects: Sequence[object], interactive: bool) -> str:
+    """Default-mode warning, once per process tree, when something was sent by value."""
+    names = ", ".join(
+        f"{'class' if isinstance(item, type) else 'function'} {getattr(item, '__qualname__', item)}"
+        for item in objects
+    )
+    if interactive:
+        why = (
+            "it is defined in an interactive __main__ (a notebook, IPython, python -c or "
+            "stdin) that spawn and forkserver children do not re-create"
+        )
+        fix = (
+            "Fix: to run without spawnfix, define it in a module (a .py file next to the "
+            "notebook) and import it from there."
+        )
+    else:
+        why = (
+            "a child cannot find it by module and name (a lambda, a nested function or a "
+            "class defined inside a function)"
+        )
+        fix = "Fix: to run without spawnfix, define it at the top level of a module."
+    return "\n".join(
+        [
+            f"spawnfix sent {names or 'an object'} to a child process by value (cloudpickle): "
+            f"{why}. Under fork the child inherited it with the parent's memory.",
+            fix,
+            "Silence this warning with SPAWNFIX=quiet; make it an error with SPAWNFIX=strict.",
+        ]
+    )
+
+
+def by_value_refused(names: Sequence[str], reason: object) -> str:
+    """Strict-mode error instead of sending by value."""
+    listed = ", ".join(names) or "a function or class"
+    return "\n".join(
+        [
+            f"spawnfix (SPAWNFIX=strict) did not send {listed} to the child process by value.",
+            f"The standard library cannot send it by reference: {reason}.",
+            "Under fork the child inherited it with the parent's memory; spawn and forkserver "
+            "children must unpickle it, and pickle finds functions and classes by module and "
+            "name only.",
+            "Fix: define it at the top level of a module (a .py file) and import it from "
+            "there. Or let spawnfix send it by value: run with SPAWNFIX=1.",
+        ]
+    )
+
+
+def unpicklable_for_child(culprit: object, where: str, reason: object) -> str:
+    """Error for an object that cannot be pickled at all, even by value."""
+    kind = type(culprit).__name__
+    text = repr(culprit)
+    if len(text) > 120:
+        text = text[:117] + "..."
+    return "\n".join(
+        [
+            f"Cannot send {text} (a {kind}) to a child process: it is {where}.",
+            f"Pickling it fails even by value: {reason}.",
+            "Under fork this worked because the child got a copy of the parent's memory; "
+            "spawn and forkserver children (the default on macOS, Windows, and on Linux since "
+            "Python 3.14) receive everything they need pickled.",
+            "Fix: create it inside the child (in the target function, or in a Pool "
+            "initializer) from something that pickles: a path instead of an open file, a "
+            "multiprocessing.Lock or Manager().Lock() instead of a threading.Lock, a list "
+            "instead of a generator.",
+        ]
+    )

@@ -35,6 +35,7 @@ every process that starts a child, which alone is more than the whole budget for
 
 from __future__ import annotations
 
+import os
 import sys
 
 from spawnfix import config, thread_sites
@@ -79,6 +80,7 @@ def install(spawn_module: Any) -> None:
     def get_preparation_data(name: str) -> dict[str, Any]:
         data = original(name)
         caller = sys._getframe(1)
+        _note_spawn_launch()
         try:
             caller_module = caller.f_globals.get("__name__", "")
             prepare_child_data(data, name, start_method_of_caller(caller_module, data), package)
@@ -96,6 +98,12 @@ def install(spawn_module: Any) -> None:
     _patched[spawn_module.__name__] = (spawn_module, original)
     thread_sites.install()
     log_decision("patched %s.get_preparation_data", spawn_module.__name__)
+
+
+def _note_spawn_launch() -> None:
+    by_value = sys.modules.get("spawnfix.by_value")
+    if by_value is not None:
+        by_value.note_spawn_launch()
 
 
 def _add_startup_reporter(data: dict[str, Any], caller: Any) -> None:
@@ -162,7 +170,14 @@ def prepare_child_data(
     main_module = sys.modules.get("__main__")
     path = main_script.rerun_path(main_module, data)
     if path is None:
-        return  # the child re-runs nothing: python -c, stdin, a REPL, pkg/__main__.py
+        return  # the child re-runs nothing: python -c, a REPL, pkg/__main__.py
+    if "init_main_from_path" in data and not os.path.isfile(path):
+        # ``python - < prog.py``: the child would die looking for a file named <stdin>.
+        # Like a -c program it re-runs nothing; what it needs from __main__ is sent by
+        # value (spawnfix.by_value).
+        del data["init_main_from_path"]
+        log_decision("main script %r is not a file: the child will not re-run it", path)
+        return
     script = main_script.load_script(path)
     if script is None:
         log_decision("main script has no analysable source; child started unchanged")

@@ -5,7 +5,8 @@ library only, idempotent and fail-open:
 
 - unless spawnfix is off, it registers post-import hooks (``when_imported``) for
   ``multiprocessing`` and its ``spawn`` module (and those of the ``multiprocess`` and
-  ``billiard`` forks), ``multiprocessing.pool``, ``concurrent.futures.process`` and
+  ``billiard`` forks), ``multiprocessing.reduction`` and ``.pool``,
+  ``concurrent.futures.process`` and
   ``wandb``: the patches are applied when the program imports those modules, or at once
   if they already are;
 - it imports neither wrapt, nor multiprocessing, nor wandb, nor ``typing``; the whole hook
@@ -81,6 +82,7 @@ def _activate():
         # Threads started before the first child need their origin recorded too.
         for package in MULTIPROCESSING_PACKAGES:
             when_imported(package, _record_thread_origins)
+    when_imported("multiprocessing.reduction", _send_by_value)
     when_imported("multiprocessing.pool", _watch_pools)
     when_imported("concurrent.futures.process", _watch_executors)
     when_imported("wandb", _patch_wandb)
@@ -97,6 +99,12 @@ def _record_thread_origins(_package):
     from spawnfix import thread_sites
 
     thread_sites.install()
+
+
+def _send_by_value(reduction_module):
+    from spawnfix import by_value
+
+    by_value.install(reduction_module)
 
 
 def _watch_pools(pool_module):

@@ -1,5 +1,6 @@
 """Unguarded: a spawn Pool(2, maxtasksperchild=1) over 12 items; the pool's worker-handler
 thread starts every replacement worker."""
+
 import multiprocessing
 
 

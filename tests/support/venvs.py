@@ -121,6 +121,6 @@ def cached_env(python: str, requirements: list[str], wheel: Path | None) -> Venv
     venv = Venv(path)
     if wheel is not None:
         venv.pip("install", "--no-deps", "--force-reinstall", str(wheel))
-        # spawnfix's only dependency, pinned by nothing else in these environments.
-        venv.pip("install", "wrapt")
+        # spawnfix's dependencies, pinned by nothing else in these environments.
+        venv.pip("install", "wrapt", "cloudpickle")
     return venv

@@ -1,0 +1,356 @@
+"""By-value pickling: what only ``fork`` could send to a child, sent with cloudpickle.
+
+Under ``fork`` a child inherits the parent's memory: a lambda or closure as a ``Process``
+target, a local class, or a function defined in a notebook cell or a ``python -c``
+program just works. Under spawn and forkserver everything a child needs is pickled, and
+pickle finds functions and classes by module and name only, so these fail (``PicklingError:
+Can't pickle <function <lambda>>``, or ``AttributeError: Can't get attribute 'square' on
+<module '__main__'>`` in every worker while a ``Pool`` hangs).
+
+``install`` wraps ``multiprocessing.reduction.ForkingPickler.dumps`` and
+``reduction.dump``, which every channel to a child goes through: the process object and
+its arguments, ``Pool`` and ``ProcessPoolExecutor`` tasks and results, ``Queue`` and
+``Pipe`` messages. Then:
+
+- a script's ``__main__`` (children re-run it): the standard pickler runs first; only if it
+  fails does a second attempt send the functions and classes that cannot be found by
+  reference (lambdas, ``<locals>``) by value. A pickle that works is unchanged (same bytes,
+  one extra function call);
+- an interactive ``__main__`` (Jupyter/IPython kernel, ``python -c``, stdin, the REPL),
+  which spawn and forkserver children do not re-create, once such a child was launched:
+  the pickle is made by a pickler that stops at the first function or class of
+  ``__main__``; if there is one, it (and whatever else cannot be found by reference) is
+  sent by value, else the standard bytes are used. A program with only ``fork`` children
+  is left alone. In a child, only the second-attempt rule applies (results sent back).
+
+cloudpickle (what loky, joblib, dask and Ray use) is imported only when something is
+actually sent by value. Default mode: one ``SentByValueWarning`` per process tree, from
+the parent; ``quiet``: none; ``strict``: ``ChildPicklingError`` instead of sending by value.
+What cannot be pickled even by value (an open file, a ``threading.Lock``, a generator)
+raises ``ChildPicklingError``, naming the object, where it sits in what was being sent,
+and the fix. Not covered: the ``multiprocess`` fork (dill already pickles by value) and
+``billiard``.
+
+This module is imported by every program that imports ``multiprocessing``: its top level
+is definitions only, and it avoids ``from __future__`` (importing ``__future__`` alone
+costs half a millisecond).
+"""
+
+import io
+import os
+import sys
+
+TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
+
+# The reduction module patched and its originals, for ``uninstall``.
+_patched = {}
+
+# Whether this process has prepared a spawn or forkserver child (spawnfix.mp_hooks says
+# so): until then an interactive __main__ only has fork children, which inherit it, and
+# its pickles are left alone.
+_spawn_launched = False
+
+# Set in the environment once a by-value warning was given, so children never repeat it.
+_WARNED_VARIABLE = "SPAWNFIX_BY_VALUE_WARNED"
+
+
+class _NeedsByValue(Exception):
+    """Raised by the scanning pickler at the first object of an interactive __main__."""
+
+
+def install(reduction: "Any") -> None:
+    """Wrap ``reduction.ForkingPickler.dumps`` and ``reduction.dump``; idempotent."""
+    if _patched:
+        return
+    forking_pickler = reduction.ForkingPickler
+    original_dumps = forking_pickler.__dict__["dumps"].__func__
+    original_dump = reduction.dump
+
+    def dumps(cls: "Any", obj: "Any", protocol: "Any" = None) -> "Any":
+        popen = _spawning_popen(reduction)
+        fds_before = len(popen._fds) if popen is not None else 0
+        try:
+            if _spawn_launched and _main_is_interactive() and not _in_child_process():
+                return _scan_for_interactive_objects(cls, obj, protocol)
+            return original_dumps(cls, obj, protocol)
+        except _NeedsByValue as found:
+            reason: Any = found.args[0]
+        except Exception as error:
+            if not _is_by_reference_failure(error):
+                raise
+            reason = error
+        if popen is not None:
+            # A failed attempt may have registered descriptors to pass to the child; the
+            # second attempt registers them again (spawn rejects duplicates).
+            del popen._fds[fds_before:]
+        return _dumps_by_value(cls, obj, protocol, reason)
+
+    def dump(obj: "Any", file: "Any", protocol: "Any" = None) -> None:
+        # The process object goes into the launch buffer after the preparation data:
+        # pickle it apart first, so that a failed attempt leaves no bytes behind.
+        file.write(dumps(forking_pickler, obj, protocol))
+
+    dumps.__wrapped__ = original_dumps  # type: ignore[attr-defined]
+    dump.__wrapped__ = original_dump  # type: ignore[attr-defined]
+    forking_pickler.dumps = classmethod(dumps)
+    reduction.dump = dump
+    _patched.update(module=reduction, dumps=original_dumps, dump=original_dump)
+
+
+def note_spawn_launch() -> None:
+    """Called for every spawn or forkserver launch: from now on, functions and classes of
+    an interactive ``__main__`` go by value."""
+    global _spawn_launched
+    _spawn_launched = True
+
+
+def uninstall() -> None:
+    """Restore ``ForkingPickler.dumps`` and ``reduction.dump``."""
+    if not _patched:
+        return
+    reduction = _patched["module"]
+    reduction.ForkingPickler.dumps = classmethod(_patched["dumps"])
+    reduction.dump = _patched["dump"]
+    _patched.clear()
+
+
+def _spawning_popen(reduction: "Any") -> "Any":
+    popen = reduction.context.get_spawning_popen()
+    return popen if isinstance(getattr(popen, "_fds", None), list) else None
+
+
+def _main_is_interactive() -> bool:
+    """Whether children cannot re-create ``__main__`` from a file: a Jupyter or IPython
+    kernel, ``python -c``, stdin, the REPL (no ``.py`` file behind ``__main__``)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not isinstance(path, str) or not path.endswith(".py"):
+        return getattr(getattr(main, "__spec__", None), "name", None) is None
+    return os.path.basename(path) in ("ipykernel_launcher.py", "ipython.py")
+
+
+def _is_by_reference_failure(error: BaseException) -> bool:
+    import pickle
+
+    return isinstance(error, (pickle.PicklingError, AttributeError, TypeError))
+
+
+def _scan_for_interactive_objects(cls: "Any", obj: "Any", protocol: "Any") -> "Any":
+    """Pickle as the standard library does, but stop at the first function or class of an
+    interactive ``__main__`` (raising ``_NeedsByValue``); otherwise return the bytes."""
+    buffer = io.BytesIO()
+    _scanning_pickler_class(cls)(buffer, protocol).dump(obj)
+    return buffer.getbuffer()
+
+
+# Scanning pickler classes by ForkingPickler class (one in practice), made on first use.
+_scanning_classes = {}
+
+
+def _scanning_pickler_class(base: "Any") -> "Any":
+    if base not in _scanning_classes:
+
+        class ScanningPickler(base):
+            def reducer_override(self, obj: "Any") -> "Any":
+                if _is_function_or_class(obj) and getattr(obj, "__module__", None) == "__main__":
+                    raise _NeedsByValue(obj)
+                return NotImplemented
+
+        _scanning_classes[base] = ScanningPickler
+    return _scanning_classes[base]
+
+
+def _is_function_or_class(obj: "Any") -> bool:
+    import types
+
+    return isinstance(obj, (types.FunctionType, type))
+
+
+def pickles_by_reference(obj: "Any") -> bool:
+    """Whether a child can find ``obj`` (a function or class) by module and name."""
+    qualname = getattr(obj, "__qualname__", "")
+    module_name = getattr(obj, "__module__", None)
+    if not module_name or "<locals>" in qualname or "<lambda>" in qualname:
+        return False
+    if module_name == "__main__" and _main_is_interactive():
+        return False
+    found: Any = sys.modules.get(module_name)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return found is obj
+
+
+def _dumps_by_value(cls: "Any", obj: "Any", protocol: "Any", reason: "Any") -> "Any":
+    from spawnfix import config
+
+    if config.current().mode == config.STRICT and _by_value_objects(obj):
+        raise _teaching_error(obj, reason, strict=True)
+    buffer = io.BytesIO()
+    try:
+        _by_value_pickler_class(cls)(buffer, protocol).dump(obj)
+    except Exception as error:
+        raise _teaching_error(obj, error, strict=False) from error
+    _announce(obj, reason)
+    return buffer.getbuffer()
+
+
+# cloudpickle-based picklers by ForkingPickler class, made on first use.
+_by_value_classes = {}
+
+
+def _by_value_pickler_class(base: "Any") -> "Any":
+    if base in _by_value_classes:
+        return _by_value_classes[base]
+    from collections import ChainMap
+
+    import cloudpickle
+
+    class ByValuePickler(cloudpickle.Pickler):
+        """cloudpickle, for what cannot be found by reference only, with
+        multiprocessing's own reducers (connections, sockets, descriptors)."""
+
+        # A class attribute: the C pickler reads it once, at __init__ (cloudpickle's own
+        # class attribute would shadow an assignment made after that).
+        dispatch_table = ChainMap(  # noqa: RUF012 (a per-class table is the point)
+            base._extra_reducers, cloudpickle.Pickler.dispatch_table
+        )
+
+        def reducer_override(self, obj: "Any") -> "Any":
+            if _is_function_or_class(obj) and pickles_by_reference(obj):
+                return NotImplemented
+            return super().reducer_override(obj)
+
+    _by_value_classes[base] = ByValuePickler
+    return ByValuePickler
+
+
+def _announce(obj: "Any", reason: "Any") -> None:
+    from spawnfix import config
+    from spawnfix.diagnostics import log_decision
+
+    log_decision("sent by value (cloudpickle): %s", _describe_payload(obj))
+    if not config.current().warns or os.environ.get(_WARNED_VARIABLE):
+        return
+    if _in_child_process():
+        return
+    os.environ[_WARNED_VARIABLE] = "1"
+    import warnings
+
+    from spawnfix import messages
+    from spawnfix.errors import SentByValueWarning
+
+    found = _by_value_objects(obj)
+    text = messages.sent_by_value(found, _main_is_interactive())
+    path, line = _definition_site(found[0]) if found else ("<unknown>", 0)
+    warnings.warn_explicit(text, SentByValueWarning, path, line, module="__main__")
+
+
+def _in_child_process() -> bool:
+    process = sys.modules.get("multiprocessing.process")
+    return process is not None and process.parent_process() is not None
+
+
+def _by_value_objects(obj: "Any", limit: int = 3) -> "list[Any]":
+    """The functions and classes in ``obj`` that cannot be found by reference."""
+    found: list[Any] = []
+    seen: set = set()
+
+    def visit(item: "Any", depth: int) -> None:
+        if len(found) >= limit or depth > 4 or id(item) in seen:
+            return
+        seen.add(id(item))
+        if _is_function_or_class(item):
+            if getattr(item, "__module__", None) != "builtins" and not pickles_by_reference(item):
+                found.append(item)
+            return
+        for child in _children(item):
+            visit(child, depth + 1)
+
+    visit(obj, 0)
+    return found
+
+
+def _children(item: "Any") -> "list[Any]":
+    if isinstance(item, (list, tuple, set, frozenset)):
+        return list(item)
+    if isinstance(item, dict):
+        return list(item.values())
+    attributes = getattr(item, "__dict__", None)
+    children = [] if type(item).__module__ == "builtins" else [type(item)]
+    if isinstance(attributes, dict):
+        children.extend(attributes.values())
+    return children
+
+
+def _definition_site(obj: "Any") -> "tuple[str, int]":
+    code = getattr(obj, "__code__", None)
+    if code is not None:
+        return code.co_filename, code.co_firstlineno
+    for value in vars(obj).values() if isinstance(obj, type) else ():
+        code = getattr(value, "__code__", None)
+        if code is not None:
+            return code.co_filename, code.co_firstlineno
+    return "<unknown>", 0
+
+
+def _describe_payload(obj: "Any") -> str:
+    return ", ".join(_name_of(item) for item in _by_value_objects(obj)) or type(obj).__name__
+
+
+def _name_of(obj: "Any") -> str:
+    path, line = _definition_site(obj)
+    kind = "class" if isinstance(obj, type) else "function"
+    return f"{kind} {obj.__qualname__} ({path}:{line})"
+
+
+def _teaching_error(obj: "Any", reason: "Any", strict: bool) -> BaseException:
+    from spawnfix import messages
+    from spawnfix.errors import ChildPicklingError
+
+    if strict:
+        return ChildPicklingError(
+            messages.by_value_refused([_name_of(item) for item in _by_value_objects(obj)], reason)
+        )
+    culprit, where = _locate_unpicklable(obj)
+    return ChildPicklingError(messages.unpicklable_for_child(culprit, where, reason))
+
+
+def _locate_unpicklable(obj: "Any") -> "tuple[Any, str]":
+    """The innermost part of ``obj`` that cannot be pickled even by value, and where it
+    sits (``args[1] of Process(target=work)``, ``an item of a Pool task``...)."""
+    import io as _io
+
+    pickler_class = _by_value_pickler_class(_patched["module"].ForkingPickler)
+
+    def fails(item: "Any") -> bool:
+        try:
+            pickler_class(_io.BytesIO()).dump(item)
+        except Exception:
+            return True
+        return False
+
+    process_class = getattr(sys.modules.get("multiprocessing.process"), "BaseProcess", None)
+    if process_class is not None and isinstance(obj, process_class):
+        target = getattr(obj, "_target", None)
+        call = f"Process(target={getattr(target, '__qualname__', target)})"
+        if target is not None and fails(target):
+            return target, f"the target of {call}"
+        for index, arg in enumerate(getattr(obj, "_args", ())):
+            if fails(arg):
+                inner, _ = _descend(arg, fails)
+                return inner, f"args[{index}] of {call}"
+        for name, arg in getattr(obj, "_kwargs", {}).items():
+            if fails(arg):
+                inner, _ = _descend(arg, fails)
+                return inner, f"kwargs[{name!r}] of {call}"
+    return _descend(obj, fails)
+
+
+def _descend(obj: "Any", fails: "Any", path: str = "the object sent", depth: int = 0) -> "Any":
+    if depth < 6:
+        for index, child in enumerate(_children(obj) if not isinstance(obj, type) else []):
+            if child is not type(obj) and fails(child):
+                return _descend(child, fails, f"{path} > item {index}", depth + 1)
+    return obj, path
