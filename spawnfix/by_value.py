@@ -228,9 +228,11 @@ def _by_value_pickler_class(base: "Any") -> "Any":
 
 def _announce(obj: "Any", reason: "Any") -> None:
     from spawnfix import config
-    from spawnfix.diagnostics import log_decision
 
-    log_decision("sent by value (cloudpickle): %s", _describe_payload(obj))
+    if config.current().debug:
+        from spawnfix.diagnostics import log_decision
+
+        log_decision("sent by value (cloudpickle): %s", _describe_payload(obj))
     if not config.current().warns or os.environ.get(_WARNED_VARIABLE):
         return
     if _in_child_process():
@@ -272,11 +274,18 @@ def _by_value_objects(obj: "Any", limit: int = 3) -> "list[Any]":
     return found
 
 
+# How many items of one container the search for by-value objects looks at: enough for a
+# task tuple or a process object, bounded for a chunk of 60,000 numbers.
+_ITEMS_LOOKED_AT = 32
+
+
 def _children(item: "Any") -> "list[Any]":
-    if isinstance(item, (list, tuple, set, frozenset)):
-        return list(item)
+    if isinstance(item, (list, tuple)):
+        return list(item[:_ITEMS_LOOKED_AT])
+    if isinstance(item, (set, frozenset)):
+        return list(item)[:_ITEMS_LOOKED_AT]
     if isinstance(item, dict):
-        return list(item.values())
+        return list(item.values())[:_ITEMS_LOOKED_AT]
     attributes = getattr(item, "__dict__", None)
     children = [] if type(item).__module__ == "builtins" else [type(item)]
     if isinstance(attributes, dict):
