@@ -4,7 +4,8 @@
   interpreter where spawnfix is not installed into site-packages. It puts the
   ``sitecustomize`` stub first on ``PYTHONPATH`` and replaces itself with the command, so
   the exit code and signals are the command's own.
-- ``spawnfix doctor``: whether the hook is active here and why, and what it would do.
+- ``spawnfix doctor [SCRIPT]``: whether the hook is active here and why, and what it would
+  do; given a script, which modules its fork server would preload.
 - ``spawnfix demo``: run an unguarded script under spawn with and without spawnfix.
 """
 
@@ -154,9 +155,30 @@ def _wandb_note(version: str) -> str:
     return note + ")"
 
 
+def preload_report(script: str) -> list[str]:
+    """What the fork server would preload for ``script`` (``spawnfix doctor SCRIPT``)."""
+    from spawnfix.forkserver_preload import modules_to_preload
+
+    path = os.path.abspath(script)
+    if not os.path.isfile(path):
+        return [f"{script}: no such file"]
+    if not config.current().preload:
+        return [f"fork server preload for {script}: off (SPAWNFIX_PRELOAD=0)"]
+    modules = modules_to_preload(path)
+    listed = ", ".join(modules) if modules else "nothing (no top-level imports)"
+    return [
+        f"fork server preload for {script}: {listed}",
+        "  (unless the program calls set_forkserver_preload; a module that raises or starts "
+        "a thread there is skipped)",
+    ]
+
+
 def command_doctor(args: argparse.Namespace) -> int:
-    """Print the doctor report."""
-    print("\n".join(doctor_report()))
+    """Print the doctor report (and, given a script, what its fork server preloads)."""
+    lines = doctor_report()
+    if args.script:
+        lines += preload_report(args.script)
+    print("\n".join(lines))
     return 0
 
 
@@ -175,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
             'Make scripts without an `if __name__ == "__main__":` guard work under the '
             "spawn and forkserver start methods."
         ),
-        epilog="Environment: SPAWNFIX=on|quiet|strict|off, SPAWNFIX_DEBUG=1.",
+        epilog="Environment: SPAWNFIX=on|quiet|strict|off, SPAWNFIX_DEBUG=1, SPAWNFIX_PRELOAD=0.",
     )
     parser.add_argument("--version", action="version", version=f"spawnfix {spawnfix.__version__}")
     commands = parser.add_subparsers(dest="command_name", metavar="COMMAND")
@@ -192,7 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
     run.set_defaults(handler=command_run)
 
-    doctor = commands.add_parser("doctor", help="show whether spawnfix is active here, and why")
+    doctor = commands.add_parser(
+        "doctor",
+        help="show whether spawnfix is active here, and why",
+        description="Show whether spawnfix is active in this interpreter and why; given a "
+        "script, also which modules spawnfix would preload in its fork server.",
+    )
+    doctor.add_argument("script", nargs="?", help="a main script to show the preload for")
     doctor.set_defaults(handler=command_doctor)
 
     demo = commands.add_parser(

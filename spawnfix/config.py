@@ -12,6 +12,7 @@ for the whole life of the process.
 | ``0``, ``off``, ...          | ``off``  | inert: nothing is patched                        |
 
 ``SPAWNFIX_DEBUG=1`` logs every decision through the ``spawnfix`` logger to stderr.
+``SPAWNFIX_PRELOAD=0`` stops spawnfix from extending the fork server's preload.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 MODE_VARIABLE = "SPAWNFIX"
 DEBUG_VARIABLE = "SPAWNFIX_DEBUG"
+PRELOAD_VARIABLE = "SPAWNFIX_PRELOAD"
 
 ON = "on"
 QUIET = "quiet"
@@ -46,18 +48,27 @@ _SPELLINGS = {
     "no": OFF,
 }
 _TRUE_DEBUG = {"1", "on", "true", "yes"}
+_FALSE_PRELOAD = {"0", "off", "false", "no"}
 
 
 class Config:
     """What spawnfix should do in this process, decided from the environment."""
 
-    __slots__ = ("debug", "mode", "raw_mode", "understood")
+    __slots__ = ("debug", "mode", "preload", "raw_mode", "understood")
 
-    def __init__(self, mode: str, debug: bool, raw_mode: str | None, understood: bool) -> None:
+    def __init__(
+        self,
+        mode: str,
+        debug: bool,
+        raw_mode: str | None,
+        understood: bool,
+        preload: bool = True,
+    ) -> None:
         self.mode = mode
         self.debug = debug
         self.raw_mode = raw_mode
         self.understood = understood
+        self.preload = preload
 
     @property
     def active(self) -> bool:
@@ -70,7 +81,10 @@ class Config:
         return self.mode == ON
 
     def __repr__(self) -> str:
-        return f"Config(mode={self.mode!r}, debug={self.debug!r}, raw_mode={self.raw_mode!r})"
+        return (
+            f"Config(mode={self.mode!r}, debug={self.debug!r}, raw_mode={self.raw_mode!r}, "
+            f"preload={self.preload!r})"
+        )
 
 
 def parse(environ: Mapping[str, str]) -> Config:
@@ -80,7 +94,8 @@ def parse(environ: Mapping[str, str]) -> Config:
     mode = _SPELLINGS.get(spelled)
     understood = mode is not None
     debug = environ.get(DEBUG_VARIABLE, "").strip().lower() in _TRUE_DEBUG
-    return Config(mode or ON, debug, raw, understood)
+    preload = environ.get(PRELOAD_VARIABLE, "").strip().lower() not in _FALSE_PRELOAD
+    return Config(mode or ON, debug, raw, understood, preload)
 
 
 # The process-wide configuration, read on first use; tests in the same process may

@@ -81,6 +81,8 @@ def install(spawn_module: Any) -> None:
         data = original(name)
         caller = sys._getframe(1)
         _note_spawn_launch()
+        if name == FORKSERVER_PRELOAD_CALL and package == "multiprocessing":
+            _choose_fork_server_preload(data)
         try:
             caller_module = caller.f_globals.get("__name__", "")
             prepare_child_data(data, name, start_method_of_caller(caller_module, data), package)
@@ -98,6 +100,15 @@ def install(spawn_module: Any) -> None:
     _patched[spawn_module.__name__] = (spawn_module, original)
     thread_sites.install()
     log_decision("patched %s.get_preparation_data", spawn_module.__name__)
+
+
+def _choose_fork_server_preload(data: dict[str, Any]) -> None:
+    try:
+        from spawnfix import forkserver_preload
+
+        forkserver_preload.choose_preload(data)
+    except Exception as error:  # fail open: the fork server starts as it would
+        log_decision("fork server preload not extended: %r", error)
 
 
 def _note_spawn_launch() -> None:

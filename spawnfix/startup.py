@@ -33,7 +33,7 @@ _pending = {}
 _CONFIG_REPORTED = "SPAWNFIX_CONFIG_REPORTED"
 # multiprocessing.spawn.get_command_line() passes it to every spawned child.
 SPAWN_CHILD_FLAG = "--multiprocessing-fork"
-_VARIABLES = ("SPAWNFIX", "SPAWNFIX_DEBUG")
+_VARIABLES = ("SPAWNFIX", "SPAWNFIX_DEBUG", "SPAWNFIX_PRELOAD")
 # multiprocessing and the forks of it that share its spawn module's shape.
 MULTIPROCESSING_PACKAGES = ("multiprocessing", "multiprocess", "billiard")
 SPAWN_MODULES = tuple(f"{package}.spawn" for package in MULTIPROCESSING_PACKAGES)

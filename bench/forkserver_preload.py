@@ -1,0 +1,79 @@
+"""forkserver children that start fast: the fork server preloads the script's imports.
+
+A DataLoader with two non-persistent workers (new workers every epoch), 4 epochs over a
+tiny dataset (``tests/scripts/ml_cases/loader_epochs*.py``), torch 2.13.0 CPU:
+
+- the guarded script under fork, spawn and forkserver without spawnfix, and under
+  forkserver with spawnfix (the fork server preloads torch): goal at least 3x faster than
+  plain forkserver;
+- the unguarded script under forkserver with spawnfix vs the guarded one with spawnfix.
+
+Usage: python bench/forkserver_preload.py [--runs N]   (needs Python 3.11 for torch 2.13.0)
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from functools import partial
+from pathlib import Path
+
+from common import REPO, build_wheel, interleaved, machine_description, median_ms, time_command
+from ml_scenarios import ML_REQUIREMENTS, sys_python
+
+from support import venvs
+
+
+def run_case(
+    python: str, case: str, cwd: Path, marker: Path, start_method: str, mode: str
+) -> float:
+    """Wall time of one run of ``ml_cases.<case>``."""
+    return time_command(
+        [python, "-m", f"ml_cases.{case}"],
+        cwd=cwd,
+        SPAWNFIX=mode,
+        START_METHOD=start_method,
+        MARKER_FILE=str(marker),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    env = venvs.cached_env(sys_python(), ML_REQUIREMENTS, wheel=build_wheel())
+    folder = Path(tempfile.mkdtemp(prefix="spawnfix-bench-preload-"))
+    shutil.copytree(REPO / "tests" / "scripts" / "ml_cases", folder / "ml_cases")
+    marker = folder / "markers.txt"
+    run = partial(run_case, env.python, cwd=folder, marker=marker)
+    variants = {
+        "guarded, fork, without spawnfix": partial(run, "loader_epochs_guarded", "fork", "0"),
+        "guarded, spawn, without spawnfix": partial(run, "loader_epochs_guarded", "spawn", "0"),
+        "guarded, forkserver, without spawnfix": partial(
+            run, "loader_epochs_guarded", "forkserver", "0"
+        ),
+        "guarded, forkserver, with spawnfix": partial(
+            run, "loader_epochs_guarded", "forkserver", "quiet"
+        ),
+        "unguarded, forkserver, with spawnfix": partial(
+            run, "loader_epochs", "forkserver", "quiet"
+        ),
+    }
+    samples = interleaved(variants, args.runs)
+    medians = {name: median_ms(values) for name, values in samples.items()}
+    base = medians["guarded, forkserver, without spawnfix"]
+    print(f"machine: {machine_description()}; {args.runs} interleaved runs each\n")
+    print("| variant | median wall time | speed-up over plain forkserver |")
+    print("|---|---|---|")
+    for name, value in medians.items():
+        print(f"| {name} | {value / 1000:.2f} s | {base / value:.2f}x |")
+    ratio = (
+        medians["unguarded, forkserver, with spawnfix"]
+        / medians["guarded, forkserver, with spawnfix"]
+    )
+    print(f"\nunguarded vs guarded, both with spawnfix: {ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()

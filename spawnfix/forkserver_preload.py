@@ -1,0 +1,161 @@
+"""Fork server preload: the main script's imports, imported once in the fork server.
+
+Every forkserver child forks from the fork server, so a module the fork server has
+imported is free in every child; one it has not is imported again by each child (torch:
+seconds per ``DataLoader`` worker). Python 3.13.8+/3.14 preload the main script there,
+which spawnfix withholds for an unguarded script (running it would run the program), and
+3.9-3.13 preload nothing.
+
+Parent side (``choose_preload``, called from the ``get_preparation_data('ignore')`` call
+that ``ForkServer.ensure_running`` makes just before it starts the fork server): unless the
+program chose its own preload (``set_forkserver_preload``) or ``SPAWNFIX_PRELOAD=0``, the
+modules named by the main script's top-level ``import`` and ``from ... import`` statements
+(also those inside a top-level ``try``; read from the source, never by running the script),
+in source order, guarded or not, are handed to the fork server: its preload list becomes
+``['__main__', 'spawnfix.run_preload']`` and the module names and the parent's
+``sys.path`` travel in ``PRELOAD_VARIABLE``.
+
+Fork-server side (``preload_in_fork_server``, run by importing ``spawnfix.run_preload``):
+each module is imported; one that raises (any exception) is skipped. If the fork server
+has more than one thread after an import (the module started one: forking it would be
+unsafe), the fork server re-executes itself without that module. Each decision is logged
+under ``SPAWNFIX_DEBUG``. Only ``multiprocessing``'s fork server is covered (not the
+``multiprocess`` or ``billiard`` ones); the re-execution needs Linux's ``/proc`` or
+Python 3.10+ (``sys.orig_argv``), elsewhere the module is kept and the fact logged.
+"""
+
+import json
+import os
+import sys
+
+TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Optional
+
+PRELOAD_VARIABLE = "SPAWNFIX_FORKSERVER_PRELOAD"
+SKIP_VARIABLE = "SPAWNFIX_FORKSERVER_SKIP"
+RUNNER_MODULE = "spawnfix.run_preload"
+DEFAULT_PRELOAD = ["__main__"]
+
+
+def choose_preload(data: "dict[str, Any]") -> None:
+    """Parent: extend the starting fork server's preload with the script's imports."""
+    from spawnfix import config
+    from spawnfix.diagnostics import log_decision
+
+    if not config.current().preload:
+        log_decision("fork server preload left alone: SPAWNFIX_PRELOAD=0")
+        return
+    forkserver_module = sys.modules.get("multiprocessing.forkserver")
+    server = getattr(forkserver_module, "_forkserver", None)
+    if server is None or list(server._preload_modules) != DEFAULT_PRELOAD:
+        log_decision("fork server preload chosen by the program: left alone")
+        return
+    modules = modules_to_preload(_script_path(data))
+    if not modules:
+        return
+    os.environ[PRELOAD_VARIABLE] = json.dumps({"modules": modules, "sys_path": sys.path})
+    server._preload_modules = [*DEFAULT_PRELOAD, RUNNER_MODULE]
+    log_decision("fork server will preload %s", ", ".join(modules))
+
+
+def _script_path(data: "dict[str, Any]") -> "Optional[str]":
+    from spawnfix import main_script
+
+    main_module = sys.modules.get("__main__")
+    path = main_script.rerun_path(main_module, data)
+    if path is None and data.get("init_main_from_name") is None:
+        path = main_script.main_script_path(main_module)
+    return path
+
+
+def modules_to_preload(path: "Optional[str]") -> "list[str]":
+    """The modules imported by the script's top-level import statements, in order."""
+    if not isinstance(path, str) or not path.endswith(".py"):
+        return []
+    from spawnfix import main_script
+
+    try:
+        with open(path, "rb") as handle:
+            tree = main_script.parse_module(handle.read(), path)
+    except (OSError, SyntaxError, ValueError):
+        return []
+    return imported_modules(tree.body)
+
+
+def imported_modules(statements: "list[Any]") -> "list[str]":
+    """Absolute module names of ``import``/``from`` statements (and inside ``try``)."""
+    import _ast
+
+    names: list[str] = []
+    for node in statements:
+        if isinstance(node, _ast.Import):
+            found = [alias.name for alias in node.names]
+        elif isinstance(node, _ast.ImportFrom):
+            skip = node.level or node.module in (None, "__future__")
+            found = [] if skip else [node.module]
+        elif isinstance(node, _ast.Try):
+            found = imported_modules(node.body)
+        else:
+            found = []
+        names.extend(name for name in found if name not in names)
+    return names
+
+
+def preload_in_fork_server() -> None:
+    """Fork server: import the chosen modules; skip the ones that fail or start threads."""
+    settings = json.loads(os.environ.get(PRELOAD_VARIABLE) or "{}")
+    skipped = [name for name in os.environ.get(SKIP_VARIABLE, "").split(",") if name]
+    if settings.get("sys_path"):
+        sys.path[:] = settings["sys_path"]
+    for name in settings.get("modules", []):
+        if name in skipped or name in sys.modules:
+            continue
+        try:
+            __import__(name)
+        except Exception as error:
+            _log("fork server: skipped preloading %s, its import raised %r", name, error)
+            continue
+        if _thread_count() > 1:
+            _restart_without(name, skipped)
+
+
+def _thread_count() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        threading = sys.modules.get("threading")
+        return threading.active_count() if threading is not None else 1
+
+
+def _restart_without(name: str, skipped: "list[str]") -> None:
+    command = _own_command_line()
+    if command is None:
+        _log("fork server: %s started a thread; cannot restart here, keeping it", name)
+        return
+    _log(
+        "fork server: %s started a thread at import (forking a threaded process is "
+        "unsafe); restarting the fork server without it",
+        name,
+    )
+    os.environ[SKIP_VARIABLE] = ",".join([*skipped, name])
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *command[1:]])
+
+
+def _own_command_line() -> "Optional[list[str]]":
+    argv = getattr(sys, "orig_argv", None)
+    if argv:
+        return list(argv)
+    try:
+        with open("/proc/self/cmdline", "rb") as handle:
+            parts = handle.read().split(b"\0")
+    except OSError:
+        return None
+    return [os.fsdecode(part) for part in parts if part]
+
+
+def _log(message: str, *args: "Any") -> None:
+    from spawnfix.diagnostics import log_decision
+
+    log_decision(message, *args)

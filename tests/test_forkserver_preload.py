@@ -1,0 +1,109 @@
+"""A user's forkserver children start fast (issue 12): the fork server preloads the
+main script's imports, so each new worker does not import them again.
+
+Probe scripts in ``tests/scripts/preload`` import ``preload.import_marker``, which records
+every process that imports it: with the preload, the parent and the fork server import
+it and no worker does; with ``SPAWNFIX_PRELOAD=0`` every worker does. The output is the
+same either way, also when an import starts a thread (the fork server restarts without
+that module) or raises in the fork server (skipped), and a program's own preload is left
+alone. The DataLoader scenario runs on real torch.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from corpus_runs import MODULE, run_corpus
+from test_ml_stacks import ML_PYTHON, ML_REQUIREMENTS, MlRun
+
+FOLDER = "preload"
+POOL_OUTPUT = "[0, 1, 4, 9, 16, 25]\n"
+
+
+def _run(python, script, tmp_path, **env):
+    return run_corpus(
+        python, script, "forkserver", MODULE, tmp_path, folder=FOLDER, SPAWNFIX_DEBUG="1", **env
+    )
+
+
+def _importers(run) -> int:
+    return len(run.pids_for("imported"))
+
+
+@pytest.mark.parametrize("script", ["marked", "marked_unguarded"])
+def test_script_imports_are_preloaded_once(main_env, tmp_path, script):
+    """Six fresh workers: the probe module is imported by the parent and the fork server
+    only; without the preload, by every worker too. Same output."""
+    preloaded = _run(main_env.python, script, tmp_path / "on")
+    plain = _run(main_env.python, script, tmp_path / "off", SPAWNFIX_PRELOAD="0")
+    for run in (preloaded, plain):
+        assert run.result.returncode == 0 and run.result.stdout == POOL_OUTPUT, run.result.output
+    assert "fork server will preload multiprocessing, os, preload.import_marker" in (
+        preloaded.result.stderr
+    )
+    assert _importers(preloaded) == 2, preloaded.markers
+    assert _importers(plain) == 7, plain.markers
+
+
+def test_module_that_starts_a_thread_is_dropped(main_env, tmp_path):
+    """An import that starts a thread: the fork server restarts without it, no deadlock."""
+    run = _run(main_env.python, "thread_at_import", tmp_path, timeout=60)
+    assert not run.result.timed_out, run.result.output
+    assert run.result.stdout == POOL_OUTPUT, run.result.output
+    assert "preload.starts_thread started a thread at import" in run.result.stderr
+    assert "restarting the fork server without it" in run.result.stderr
+
+
+def test_module_that_raises_in_the_fork_server_is_skipped(main_env, tmp_path):
+    """An import that raises only in the fork server: skipped, output unchanged."""
+    run = _run(main_env.python, "raises_in_fork_server", tmp_path)
+    assert run.result.returncode == 0 and run.result.stdout == POOL_OUTPUT, run.result.output
+    assert "skipped preloading preload.fails_in_fork_server" in run.result.stderr
+    assert _importers(run) == 2, run.markers
+
+
+def test_programs_own_preload_is_left_alone(main_env, tmp_path):
+    """set_forkserver_preload(["json"]): spawnfix adds nothing; workers import the probe."""
+    run = _run(main_env.python, "own_preload", tmp_path)
+    assert run.result.returncode == 0 and run.result.stdout == POOL_OUTPUT, run.result.output
+    assert "fork server preload chosen by the program: left alone" in run.result.stderr
+    assert _importers(run) > 2, run.markers
+
+
+def test_spawnfix_off_adds_no_preload(main_env, tmp_path):
+    """SPAWNFIX=0: the fork server preloads nothing of the script."""
+    run = _run(main_env.python, "marked", tmp_path, SPAWNFIX="0")
+    assert run.result.returncode == 0 and run.result.stdout == POOL_OUTPUT, run.result.output
+    assert _importers(run) == 7, run.markers
+
+
+@pytest.fixture(scope="module")
+def ml_env(envs):
+    """The cached environment with torch, Lightning, wandb and spawnfix."""
+    return envs.get(ML_PYTHON, ML_REQUIREMENTS)
+
+
+def test_dataloader_epochs_same_batches(ml_env, tmp_path):
+    """Non-persistent forkserver DataLoader workers, 4 epochs: the guarded twin's batches
+    without spawnfix, with the preload on (torch preloaded), guarded and unguarded."""
+    guarded_case = "loader_epochs_guarded"
+    native = MlRun(ml_env, guarded_case, tmp_path / "native", SPAWNFIX="0")
+    guarded = MlRun(ml_env, guarded_case, tmp_path / "guarded", SPAWNFIX_DEBUG="1")
+    unguarded = MlRun(ml_env, "loader_epochs", tmp_path / "unguarded", SPAWNFIX_DEBUG="1")
+    assert native.result.returncode == 0, native.result.output
+    assert native.result.stdout.count("epoch") == 4, native.result.output
+    for run in (guarded, unguarded):
+        assert run.result.returncode == 0, run.result.output
+        assert run.result.stdout == native.result.stdout, run.result.output
+        assert "fork server will preload os, torch, torch.utils.data" in run.result.stderr
+
+
+def test_doctor_shows_the_preload(main_env, tmp_path, repo):
+    """`spawnfix doctor SCRIPT` lists the modules the fork server would preload."""
+    from support.scripts import run_python
+
+    script = repo / "tests" / "scripts" / "preload" / "thread_at_import.py"
+    result = run_python(main_env.python, ["-m", "spawnfix", "doctor", str(script)], tmp_path)
+    assert result.returncode == 0, result.output
+    expected = "preload: multiprocessing, preload.import_marker, preload.starts_thread"
+    assert expected in result.stdout, result.output
