@@ -123,12 +123,15 @@ def _spawning_popen(reduction: "Any") -> "Any":
 
 def _main_is_interactive() -> bool:
     """Whether children cannot re-create ``__main__`` from a file: a Jupyter or IPython
-    kernel, ``python -c``, stdin, the REPL (no ``.py`` file behind ``__main__``)."""
+    kernel, ``python -c``, stdin, the REPL (no file behind ``__main__``; any file, also
+    without ``.py`` or compiled, is re-run by spawn)."""
     main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None):
+        return False  # python -m: children import the module again
     path = getattr(main, "__file__", None)
-    if not isinstance(path, str) or not path.endswith(".py"):
-        return getattr(getattr(main, "__spec__", None), "name", None) is None
-    return os.path.basename(path) in ("ipykernel_launcher.py", "ipython.py")
+    if not isinstance(path, str) or not os.path.isfile(path):
+        return True  # no file (-c, a kernel, the REPL) or "<stdin>"
+    return os.path.basename(path) in ("ipykernel_launcher.py", "ipython.py", "ipython")
 
 
 def _is_by_reference_failure(error: BaseException) -> bool:

@@ -7,6 +7,8 @@
 - ``spawnfix doctor [SCRIPT]``: whether the hook is active here and why, and what it would
   do; given a script, which modules its fork server would preload.
 - ``spawnfix demo``: run an unguarded script under spawn with and without spawnfix.
+- ``spawnfix check PATH...``: a linter for unguarded process starts (``spawnfix.static_check``).
+- ``spawnfix fix PATH... [--write]``: move program code under the guard (``spawnfix.guard_fix``).
 """
 
 from __future__ import annotations
@@ -182,6 +184,20 @@ def command_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_check(args: argparse.Namespace) -> int:
+    """Report unguarded process starts and hazards (exit 1 when there are any)."""
+    from spawnfix import static_check
+
+    return static_check.run(args.paths, args.format)
+
+
+def command_fix(args: argparse.Namespace) -> int:
+    """Show (or write) the move of each script's program code under the main guard."""
+    from spawnfix import guard_fix
+
+    return guard_fix.run(args.paths, write=args.write, force=args.force)
+
+
 def command_demo(args: argparse.Namespace) -> int:
     """Run the bundled unguarded demo script without and with spawnfix."""
     from spawnfix import demo
@@ -222,6 +238,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("script", nargs="?", help="a main script to show the preload for")
     doctor.set_defaults(handler=command_doctor)
+
+    check = commands.add_parser(
+        "check",
+        help="find unguarded top-level code that starts processes (a linter; exit 1 if any)",
+        description="Report, without running them, the top-level statements of scripts "
+        'that are not under `if __name__ == "__main__":` and that start processes '
+        "(SPX001), call set_start_method (SPX002) or wandb.init (SPX003), as "
+        "`path:line:col: CODE message`. Exit 1 when anything is found.",
+    )
+    check.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.set_defaults(handler=command_check)
+
+    fix = commands.add_parser(
+        "fix",
+        help="show (or --write) the move of a script's program code under the main guard",
+        description='Move each script\'s program code under `if __name__ == "__main__":`, '
+        "keeping imports, functions, classes and the globals they read outside, with "
+        "comments and formatting kept (needs libcst: pip install 'spawnfix[fix]'). Prints a "
+        "unified diff unless --write. Refuses (exit 1) when the move would change what the "
+        "program does, unless --force.",
+    )
+    fix.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    fix.add_argument("--write", action="store_true", help="apply the change to the files")
+    fix.add_argument("--force", action="store_true", help="apply even a move that is refused")
+    fix.set_defaults(handler=command_fix)
 
     demo = commands.add_parser(
         "demo", help="run an unguarded script with and without spawnfix, side by side"

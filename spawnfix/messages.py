@@ -120,7 +120,11 @@ class UnguardedFindings:
                 fix += f", and move {' and '.join(moved)} there too"
         else:
             fix = f"Fix: move {' and '.join(moved)} under `{GUARD}`"
-        return fix + " (imports, functions and classes can stay outside it)."
+        name = os.path.basename(self.script_path)
+        return (
+            fix + " (imports, functions and classes can stay outside it); "
+            f"`spawnfix fix {name}` shows that change."
+        )
 
 
 START_METHOD_HAZARD = (

@@ -1,0 +1,324 @@
+"""``spawnfix fix``: move a script's program code under ``if __name__ == "__main__":``.
+
+The rewrite is made with libcst, so that comments, blank lines and formatting stay as
+they were; only the moved statements are re-indented. What stays at the top level:
+
+- the module docstring, ``from __future__`` imports, imports, ``def`` and ``class``
+  statements, and compound statements made only of those (``try: import x``);
+- the top-level assignments that the script's functions and classes read (a worker
+  function reading ``SCALE``), and what those assignments themselves need;
+- assignments to dunder names (``__all__``, ``__version__``).
+
+Everything else moves, in its order, into one guard block after the last statement that
+stays; the body of an existing main guard is merged into it. The fix is refused (unless
+``force``) when moving would change what the program does: a name a function or class
+reads is assigned by a statement that cannot stay outside (it starts processes, or is a
+loop or ``with`` block), or a function declares ``global`` a name that the moved code
+assigns. Needs libcst (``pip install 'spawnfix[fix]'``).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import difflib
+import symtable
+
+TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
+
+GUARD_TEST = '__name__ == "__main__"'
+
+
+class FixResult:
+    """What ``plan_fix`` decided for one file."""
+
+    def __init__(self, path: str, source: str, new_source: str, problems: list[str]) -> None:
+        self.path = path
+        self.source = source
+        self.new_source = new_source
+        self.problems = problems
+
+    @property
+    def changed(self) -> bool:
+        """Whether the rewrite differs from the file."""
+        return self.new_source != self.source
+
+    def diff(self) -> str:
+        """The unified diff from the file to its rewrite."""
+        return "".join(
+            difflib.unified_diff(
+                self.source.splitlines(keepends=True),
+                self.new_source.splitlines(keepends=True),
+                fromfile=self.path,
+                tofile=self.path,
+            )
+        )
+
+
+def plan_fix(path: str, source: str) -> FixResult:
+    """Decide the rewrite of ``source``; nothing to do for a script without findings."""
+    from spawnfix import static_check
+
+    tree = ast.parse(source, path)
+    if not static_check.check_tree(tree, path):
+        return FixResult(path, source, source, [])
+    keep, problems = _statements_to_keep(tree, source, path)
+    new_source = _rewrite(source, tree, keep)
+    return FixResult(path, source, new_source, problems)
+
+
+def _statements_to_keep(tree: ast.Module, source: str, path: str) -> tuple[set[int], list[str]]:
+    """Indexes of the top-level statements that stay outside the guard, and the reasons
+    the move would change the program (empty when it is safe)."""
+    from spawnfix import static_check
+
+    body = tree.body
+    keep = {i for i, node in enumerate(body) if _is_definition(node, i)}
+    reads = _names_read_by_definitions(source, path, [body[i] for i in sorted(keep)])
+    problems: list[str] = []
+    known = set(dir(builtins)) | _bound_by([body[i] for i in keep])
+    pending = [(name, reader) for name, reader in reads if name not in known]
+    while pending:
+        name, reader = pending.pop()
+        binders = [i for i, node in enumerate(body) if i not in keep and name in _bound_by([node])]
+        for index in binders:
+            node = body[index]
+            simple = isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign))
+            if simple and not static_check.hazards_in(node) and not _has_guard(node):
+                keep.add(index)
+                for needed in _module_level_reads(node):
+                    if needed not in known:
+                        pending.append((needed, f"the assignment at line {node.lineno}"))
+                known |= _bound_by([node])
+            else:
+                problems.append(
+                    f"{reader} reads the global {name!r}, which line {node.lineno} assigns in "
+                    "code that must move under the guard; in the workers it would not exist"
+                )
+    problems.extend(_global_statement_problems(source, path, body, keep))
+    return keep, problems
+
+
+def _is_definition(node: ast.stmt, index: int) -> bool:
+    if isinstance(node, (ast.Import, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return True
+    if isinstance(node, ast.ImportFrom):
+        return True
+    if index == 0 and _is_docstring(node):
+        return True
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        names = [t.id for t in targets if isinstance(t, ast.Name)]
+        return bool(names) and all(n.startswith("__") and n.endswith("__") for n in names)
+    if isinstance(node, (ast.If, ast.Try)) and not _has_guard(node):
+        from spawnfix import static_check
+
+        parts = [*node.body, *node.orelse, *getattr(node, "finalbody", [])]
+        for handler in getattr(node, "handlers", []):
+            parts.extend(handler.body)
+        return not static_check.hazards_in(node) and all(
+            _is_definition(part, 1) or isinstance(part, (ast.Pass, ast.Raise)) for part in parts
+        )
+    return False
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
+
+
+def _has_guard(node: ast.stmt) -> bool:
+    from spawnfix import static_check
+
+    return static_check.is_guard(node)
+
+
+def _bound_by(nodes: list[ast.stmt]) -> set[str]:
+    names: set[str] = set()
+    for node in nodes:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue
+        for part in ast.walk(node):
+            if isinstance(part, ast.Name) and isinstance(part.ctx, ast.Store):
+                names.add(part.id)
+            elif isinstance(part, ast.alias):
+                names.add((part.asname or part.name).split(".")[0])
+            elif isinstance(part, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(part.name)
+    return names
+
+
+def _module_level_reads(node: ast.AST) -> set[str]:
+    return {
+        part.id
+        for part in ast.walk(node)
+        if isinstance(part, ast.Name) and isinstance(part.ctx, ast.Load)
+    }
+
+
+def _names_read_by_definitions(
+    source: str, path: str, kept: list[ast.stmt]
+) -> list[tuple[str, str]]:
+    """(global name, who reads it) for every kept def and class: the globals their bodies
+    read (symtable), and what their decorators, defaults and bases read."""
+    table = symtable.symtable(source, path, "exec")
+    reads: list[tuple[str, str]] = []
+    children = {child.get_name(): child for child in table.get_children()}
+    for node in kept:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            who = f"{'class' if isinstance(node, ast.ClassDef) else 'function'} {node.name}"
+            child = children.get(node.name)
+            if child is not None:
+                reads.extend((name, who) for name in sorted(_globals_of(child)))
+            header = [*node.decorator_list, *getattr(node, "bases", [])]
+            if not isinstance(node, ast.ClassDef):
+                header.extend([*node.args.defaults, *node.args.kw_defaults])
+            for part in header:
+                if part is not None:
+                    reads.extend((name, who) for name in sorted(_module_level_reads(part)))
+    return reads
+
+
+def _globals_of(table: Any) -> set[str]:
+    names = set()
+    if table.get_type() in ("function", "class"):
+        is_class = table.get_type() == "class"
+        for symbol in table.get_symbols():
+            # A class body reads unassigned names from the module at definition time.
+            from_module = symbol.is_global() or (is_class and not symbol.is_assigned())
+            if from_module and symbol.is_referenced():
+                names.add(symbol.get_name())
+    for child in table.get_children():
+        names |= _globals_of(child)
+    return names
+
+
+def _global_statement_problems(
+    source: str, path: str, body: list[ast.stmt], keep: set[int]
+) -> list[str]:
+    moved_names = _bound_by([node for i, node in enumerate(body) if i not in keep])
+    problems = []
+    for node in ast.walk(ast.parse(source, path)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for part in ast.walk(node):
+                if isinstance(part, ast.Global):
+                    for name in part.names:
+                        if name in moved_names:
+                            problems.append(
+                                f"function {node.name} declares `global {name}` (line "
+                                f"{part.lineno}), which the moved code assigns; in the workers "
+                                "it would start out missing"
+                            )
+    return problems
+
+
+def _rewrite(source: str, tree: ast.Module, keep: set[int]) -> str:
+    import libcst as cst
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    module = cst.parse_module(source)
+    wrapper = MetadataWrapper(module)
+    positions = wrapper.resolve(PositionProvider)
+    module = wrapper.module
+    lines_kept = {tree.body[i].lineno for i in keep}
+    moved_lines = {node.lineno for i, node in enumerate(tree.body) if i not in keep}
+    outside: list[Any] = []
+    inside: list[Any] = []
+    for statement in module.body:
+        start = positions[statement].start.line
+        end = positions[statement].end.line
+        lines = set(range(start, end + 1))
+        if lines & moved_lines and not (lines & lines_kept and _is_simple_line(statement)):
+            inside.extend(_unwrap_main_guard(statement, cst))
+        else:
+            outside.append(statement)
+    if not inside:
+        return source
+    first = inside[0]
+    leading = list(getattr(first, "leading_lines", ()))
+    inside[0] = first.with_changes(leading_lines=[])
+    guard = cst.If(
+        test=cst.parse_expression(GUARD_TEST),
+        body=cst.IndentedBlock(body=inside),
+        leading_lines=leading or [cst.EmptyLine(), cst.EmptyLine()],
+    )
+    return module.with_changes(body=[*outside, guard]).code
+
+
+def _is_simple_line(statement: Any) -> bool:
+    import libcst as cst
+
+    return isinstance(statement, cst.SimpleStatementLine)
+
+
+def _unwrap_main_guard(statement: Any, cst: Any) -> list[Any]:
+    """The body of an existing ``if __name__ == "__main__":`` (merged into the new one),
+    or the statement itself."""
+    if isinstance(statement, cst.If) and statement.orelse is None:
+        test = cst.Module(body=[]).code_for_node(statement.test).replace("'", '"')
+        if test in (GUARD_TEST, '"__main__" == __name__'):
+            body = list(statement.body.body)
+            if body and statement.leading_lines:
+                body[0] = body[0].with_changes(
+                    leading_lines=[*statement.leading_lines, *body[0].leading_lines]
+                )
+            return body
+    return [statement]
+
+
+def run(paths: list[str], write: bool = False, force: bool = False) -> int:
+    """``spawnfix fix``: show (or write) the rewrite of each script that needs one.
+
+    Exit 0 when every file was fine or fixed (or shown), 1 when a fix was refused.
+    """
+    import sys
+
+    from spawnfix.static_check import python_files
+
+    try:
+        import libcst  # noqa: F401
+    except ImportError:
+        print(
+            "spawnfix fix needs libcst, which keeps comments and formatting: "
+            "pip install 'spawnfix[fix]' (or pip install libcst)",
+            file=sys.stderr,
+        )
+        return 2
+    status = 0
+    for path in python_files(paths):
+        with open(path, encoding="utf-8") as handle:
+            source = handle.read()
+        try:
+            result = plan_fix(path, source)
+        except SyntaxError as error:
+            print(f"{path}: cannot parse: {error}", file=sys.stderr)
+            status = 1
+            continue
+        if not result.changed:
+            continue
+        if result.problems and not force:
+            print(
+                f"{path}: not fixed, the move would change what the program does:", file=sys.stderr
+            )
+            for problem in result.problems:
+                print(f"  - {problem}", file=sys.stderr)
+            print(
+                "  Move those assignments up, into the functions that need them, or pass them "
+                "as arguments; or run with --force to apply the move anyway.",
+                file=sys.stderr,
+            )
+            status = 1
+            continue
+        if write:
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(result.new_source)
+            print(f"fixed {path}", file=sys.stderr)
+        else:
+            sys.stdout.write(result.diff())
+    return status
