@@ -240,15 +240,31 @@ def _rewrite(source: str, tree: ast.Module, keep: set[int]) -> str:
             outside.append(statement)
     if not inside:
         return source
+    inside = [_without_indented_blank_lines(statement, cst) for statement in inside]
+    # The blank lines before the first moved statement go before the guard; its comments
+    # stay with it, inside.
     first = inside[0]
-    leading = list(getattr(first, "leading_lines", ()))
-    inside[0] = first.with_changes(leading_lines=[])
+    lines = list(getattr(first, "leading_lines", ()))
+    blank = 0
+    while blank < len(lines) and lines[blank].comment is None:
+        blank += 1
+    leading = lines[:blank]
+    inside[0] = first.with_changes(leading_lines=lines[blank:])
     guard = cst.If(
         test=cst.parse_expression(GUARD_TEST),
         body=cst.IndentedBlock(body=inside),
         leading_lines=leading or [cst.EmptyLine(), cst.EmptyLine()],
     )
     return module.with_changes(body=[*outside, guard]).code
+
+
+def _without_indented_blank_lines(statement: Any, cst: Any) -> Any:
+    # Blank lines before a moved statement stay blank: libcst would indent them.
+    lines = [
+        line.with_changes(indent=False) if line.comment is None else line
+        for line in getattr(statement, "leading_lines", ())
+    ]
+    return statement.with_changes(leading_lines=lines) if lines else statement
 
 
 def _is_simple_line(statement: Any) -> bool:

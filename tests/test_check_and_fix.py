@@ -1,0 +1,260 @@
+"""A user turns the warning into a permanent fix (issue 11): ``spawnfix check`` finds the
+unguarded process starts without running anything, ``spawnfix fix`` moves the program
+code under the guard, keeping comments and formatting.
+
+Every unguarded script of the corpora is flagged at the right line; each fixed script,
+run without spawnfix (``SPAWNFIX=0``) under spawn and forkserver, prints what the original
+printed under fork, and ``check`` passes on it. Guarded scripts are left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+
+from support.scripts import SCRIPTS, run_python
+
+FIX_REQUIREMENTS = ("libcst==1.9.0",)
+FIX_PYTHON = "3.11"
+
+# script -> the line of its first finding (the statement that starts processes)
+FIRST_FINDING = {
+    "corpus/top_process": 18,
+    "corpus/top_pool": 16,
+    "corpus/top_pool_with": 16,
+    "corpus/top_executor": 18,
+    "corpus/top_manager": 17,
+    "corpus/top_set_start_method": 16,
+    "corpus/target_in_compound": 25,
+    "field/pool_maxtasks": 17,
+    "field/thread_starts_pool": 22,
+    "field/thread_pool_starts_pool": 23,
+    "field/grandchild": 30,
+    "field/mkdir_before_pool": 19,
+    "field/port_before_pool": 20,
+    "field/main_called": 21,
+    "field/asyncio_executor": 26,
+    "field/argparse_exit": 28,
+    "field/dask_client": 19,
+    "field/top_multiprocess": 13,
+    "field/top_billiard": 18,
+    "ml_cases/dataloader": 28,
+    "ml_cases/loader_epochs": 28,
+    "ml_cases/mp_spawn_allreduce": 25,
+    "ml_cases/lightning_wandb": 60,
+    "ml_cases/lightning_ddp_spawn": 46,
+}
+# Scripts whose fixed version runs here with the standard library only.
+RUNNABLE = [
+    name
+    for name in FIRST_FINDING
+    if name.startswith(("corpus/", "field/"))
+    and name not in ("field/dask_client", "field/top_multiprocess", "field/top_billiard")
+]
+GUARDED = ["corpus/guarded", "corpus/dynamic_guard", "pool_startup/initializer_raises"]
+
+
+@pytest.fixture(scope="module")
+def fix_env(envs):
+    """Python 3.11 with libcst (pinned) and spawnfix."""
+    return envs.get(FIX_PYTHON, FIX_REQUIREMENTS)
+
+
+@pytest.fixture
+def scripts(tmp_path):
+    """A private copy of the test scripts, to be rewritten."""
+    target = tmp_path / "scripts"
+    shutil.copytree(SCRIPTS, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def spawnfix_cli(env, args, cwd, **kw):
+    """``python -m spawnfix ARGS`` in the environment."""
+    return run_python(env.python, ["-m", "spawnfix", *args], cwd, **kw)
+
+
+@pytest.mark.parametrize("script", sorted(FIRST_FINDING))
+def test_check_flags_the_spawn_site(fix_env, scripts, script):
+    """path:line:col: SPX001 message, exit 1, first finding at the expected line."""
+    result = spawnfix_cli(fix_env, ["check", f"{script}.py"], scripts)
+    assert result.returncode == 1, result.output
+    first = result.stdout.splitlines()[0]
+    location, _, message = first.partition(": ")
+    path, line, col = location.rsplit(":", 2)
+    assert path == f"{script}.py" and int(line) == FIRST_FINDING[script], first
+    assert int(col) >= 1 and message.startswith(("SPX001 ", "SPX002 ", "SPX003 ")), first
+
+
+def test_check_json_and_clean_files(fix_env, scripts):
+    """--format json lists the same findings; guarded scripts give none (exit 0)."""
+    result = spawnfix_cli(fix_env, ["check", "--format", "json", "corpus/top_pool.py"], scripts)
+    findings = json.loads(result.stdout)
+    assert result.returncode == 1 and findings[0]["line"] == 16, result.output
+    assert findings[0]["code"] == "SPX001"
+    clean = spawnfix_cli(fix_env, ["check", *(f"{name}.py" for name in GUARDED)], scripts)
+    assert (clean.returncode, clean.stdout) == (0, ""), clean.output
+
+
+@pytest.mark.parametrize("script", RUNNABLE)
+def test_fixed_script_runs_without_spawnfix(fix_env, scripts, tmp_path, script):
+    """fix --write, then SPAWNFIX=0 under spawn and forkserver: the fork output; check
+    passes on the result."""
+    reference = _run_script(fix_env, scripts, script, "fork", tmp_path / "fork")
+    assert reference.returncode == 0, reference.output
+    fixed = spawnfix_cli(fix_env, ["fix", "--write", f"{script}.py"], scripts)
+    assert fixed.returncode == 0, fixed.output
+    again = spawnfix_cli(fix_env, ["check", f"{script}.py"], scripts)
+    assert again.returncode == 0, again.output
+    for method in ("spawn", "forkserver"):
+        run = _run_script(fix_env, scripts, script, method, tmp_path / method)
+        assert run.returncode == 0 and not run.timed_out, run.output
+        assert run.stdout == reference.stdout, run.output
+
+
+def _run_script(env, scripts, script, method, work):
+    """Run a private copy of ``scripts`` (scripts such as mkdir_before_pool leave files)."""
+    from support.scripts import free_port
+
+    copy = work / "scripts"
+    shutil.copytree(scripts, copy)
+    marker_dir = work
+    return run_python(
+        env.python,
+        [f"{script}.py"],
+        copy,
+        timeout=90,
+        SPAWNFIX="0",
+        START_METHOD=method,
+        MARKER_FILE=str(marker_dir / "markers.txt"),
+        PORT=str(free_port()),
+    )
+
+
+@pytest.mark.parametrize("script", GUARDED)
+def test_fix_leaves_guarded_scripts_alone(fix_env, scripts, script):
+    """No diff, file unchanged, exit 0."""
+    before = (scripts / f"{script}.py").read_text()
+    result = spawnfix_cli(fix_env, ["fix", "--write", f"{script}.py"], scripts)
+    assert (result.returncode, result.stdout) == (0, ""), result.output
+    assert (scripts / f"{script}.py").read_text() == before
+
+
+FORMATTED = '''\
+#!/usr/bin/env python
+"""A script with comments, blank lines and odd spacing."""
+import multiprocessing   # the standard library
+
+
+# How many workers.
+WORKERS = 2
+
+
+def square( x ):
+    return x*x*WORKERS    # keep this spacing
+
+
+# --- program ---
+print( "starting" )
+
+
+with multiprocessing.get_context("spawn").Pool(WORKERS) as pool:   # two workers
+    print(pool.map(square, [1,2,3]))
+# trailing comment
+'''
+
+# Context lines of blank source lines are a single space in a unified diff.
+FORMATTED_DIFF = "\n".join(
+    [
+        "--- formatted.py",
+        "+++ formatted.py",
+        "@@ -11,10 +11,11 @@",
+        "     return x*x*WORKERS    # keep this spacing",
+        " ",
+        " ",
+        "-# --- program ---",
+        '-print( "starting" )',
+        '+if __name__ == "__main__":',
+        "+    # --- program ---",
+        '+    print( "starting" )',
+        " ",
+        " ",
+        '-with multiprocessing.get_context("spawn").Pool(WORKERS) as pool:   # two workers',
+        "-    print(pool.map(square, [1,2,3]))",
+        '+    with multiprocessing.get_context("spawn").Pool(WORKERS) as pool:   # two workers',
+        "+        print(pool.map(square, [1,2,3]))",
+        " # trailing comment",
+        "",
+    ]
+)
+
+
+def test_fix_keeps_comments_blank_lines_and_spacing(fix_env, tmp_path):
+    """The diff touches only the moved lines; everything else is byte-for-byte kept."""
+    (tmp_path / "formatted.py").write_text(FORMATTED)
+    result = spawnfix_cli(fix_env, ["fix", "formatted.py"], tmp_path)
+    assert result.returncode == 0, result.output
+    assert result.stdout == FORMATTED_DIFF, result.stdout
+
+
+REFUSED = """\
+import multiprocessing
+
+settings = multiprocessing.get_context("spawn").Pool(1).apply(dict, (), {"scale": 3})
+
+
+def scale(x):
+    return x * settings["scale"]
+
+
+with multiprocessing.get_context("spawn").Pool(2) as pool:
+    print(pool.map(scale, [1, 2]))
+"""
+
+
+def test_fix_refuses_a_move_that_changes_the_program(fix_env, tmp_path):
+    """A worker reads a global that must move under the guard: explained, not written,
+    exit 1; --force writes it anyway."""
+    script = tmp_path / "refused.py"
+    script.write_text(REFUSED)
+    result = spawnfix_cli(fix_env, ["fix", "--write", "refused.py"], tmp_path)
+    assert result.returncode == 1, result.output
+    assert "function scale reads the global 'settings', which line 3 assigns" in result.stderr
+    assert script.read_text() == REFUSED
+    forced = spawnfix_cli(fix_env, ["fix", "--write", "--force", "refused.py"], tmp_path)
+    assert forced.returncode == 0 and script.read_text() != REFUSED, forced.output
+
+
+def test_fix_keeps_globals_that_workers_read_outside(fix_env, tmp_path):
+    """A constant a worker reads stays at the top level; the fixed script works natively."""
+    source = (
+        "import multiprocessing\n\nFACTOR = 10\nprint('parent only')\n\n\n"
+        "def times(x):\n    return x * FACTOR\n\n\n"
+        "with multiprocessing.get_context('spawn').Pool(2) as pool:\n"
+        "    print(pool.map(times, [1, 2]))\n"
+    )
+    (tmp_path / "constant.py").write_text(source)
+    result = spawnfix_cli(fix_env, ["fix", "--write", "constant.py"], tmp_path)
+    assert result.returncode == 0, result.output
+    fixed = (tmp_path / "constant.py").read_text()
+    assert fixed.index("FACTOR = 10") < fixed.index('if __name__ == "__main__":')
+    run = run_python(fix_env.python, ["constant.py"], tmp_path, SPAWNFIX="0")
+    assert run.stdout == "parent only\n[10, 20]\n", run.output
+
+
+def test_check_is_fast_on_a_thousand_scripts(fix_env, tmp_path):
+    """1,000 generated scripts (half unguarded) in a few seconds, one process."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    body = (SCRIPTS / "corpus" / "top_pool.py").read_text()
+    guarded = (SCRIPTS / "corpus" / "guarded.py").read_text()
+    for index in range(1000):
+        (folder / f"script_{index:04d}.py").write_text(body if index % 2 else guarded)
+    started = time.monotonic()
+    result = spawnfix_cli(fix_env, ["check", str(folder)], tmp_path, timeout=120)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1, result.output
+    assert result.stdout.count(" SPX001 ") == 500, result.stdout[-500:]
+    assert elapsed < 10, elapsed
