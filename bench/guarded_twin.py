@@ -7,7 +7,9 @@ every other top-level statement moves, in order, under ``if __name__ == "__main_
 from __future__ import annotations
 
 import ast
+import tempfile
 import textwrap
+from pathlib import Path
 
 STAYS_OUTSIDE = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
 
@@ -24,3 +26,35 @@ def guarded_twin(source: str) -> str:
         (outside if is_docstring or isinstance(node, STAYS_OUTSIDE) else inside).append(text)
     guard = 'if __name__ == "__main__":\n' + textwrap.indent("\n".join(inside), "    ")
     return "\n\n".join([*outside, guard]) + "\n"
+
+
+def compare_with_guarded_twin(unguarded: Path, runs: int) -> None:
+    """Time ``unguarded`` under spawnfix against its guarded twin with and without
+    spawnfix, interleaved, and print the medians and their ratios as a table."""
+    from common import environments, interleaved, machine_description, median_ms, time_command
+
+    envs = environments([])
+    folder = Path(tempfile.mkdtemp(prefix="spawnfix-bench-twin-"))
+    guarded = folder / unguarded.name.replace("unguarded", "guarded")
+    guarded.write_text(guarded_twin(unguarded.read_text()))
+    samples = interleaved(
+        {
+            "guarded twin, without spawnfix": lambda: time_command(
+                [envs["without"].python, str(guarded)]
+            ),
+            "guarded twin, with spawnfix": lambda: time_command(
+                [envs["with"].python, str(guarded)]
+            ),
+            "unguarded, with spawnfix": lambda: time_command(
+                [envs["with"].python, str(unguarded)], SPAWNFIX="quiet"
+            ),
+        },
+        runs,
+    )
+    medians = {name: median_ms(values) for name, values in samples.items()}
+    base = medians["guarded twin, without spawnfix"]
+    print(f"machine: {machine_description()}; {runs} interleaved runs each\n")
+    print("| script | median wall time | ratio to guarded twin without spawnfix |")
+    print("|---|---|---|")
+    for name, value in medians.items():
+        print(f"| {name} | {value:.1f} ms | {value / base:.3f} |")

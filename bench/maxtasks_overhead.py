@@ -12,11 +12,9 @@ Usage: python bench/maxtasks_overhead.py [--runs N]
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
-from common import environments, interleaved, machine_description, median_ms, time_command
-from guarded_twin import guarded_twin
+from guarded_twin import compare_with_guarded_twin
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
@@ -25,33 +23,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    envs = environments([])
-    folder = Path(tempfile.mkdtemp(prefix="spawnfix-bench-maxtasks-"))
-    unguarded = SCRIPTS / "maxtasks_unguarded.py"
-    guarded = folder / "maxtasks_guarded.py"
-    guarded.write_text(guarded_twin(unguarded.read_text()))
-
-    samples = interleaved(
-        {
-            "guarded twin, without spawnfix": lambda: time_command(
-                [envs["without"].python, str(guarded)]
-            ),
-            "guarded twin, with spawnfix": lambda: time_command(
-                [envs["with"].python, str(guarded)]
-            ),
-            "unguarded, with spawnfix": lambda: time_command(
-                [envs["with"].python, str(unguarded)], SPAWNFIX="quiet"
-            ),
-        },
-        args.runs,
-    )
-    medians = {name: median_ms(values) for name, values in samples.items()}
-    base = medians["guarded twin, without spawnfix"]
-    print(f"machine: {machine_description()}; {args.runs} interleaved runs each\n")
-    print("| script | median wall time | ratio to guarded twin without spawnfix |")
-    print("|---|---|---|")
-    for name, value in medians.items():
-        print(f"| {name} | {value:.1f} ms | {value / base:.3f} |")
+    compare_with_guarded_twin(SCRIPTS / "maxtasks_unguarded.py", args.runs)
 
 
 if __name__ == "__main__":
