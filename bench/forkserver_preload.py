@@ -26,7 +26,7 @@ from support import venvs
 
 
 def run_case(
-    python: str, case: str, cwd: Path, marker: Path, start_method: str, mode: str
+    python: str, case: str, start_method: str, mode: str, cwd: Path, marker: Path
 ) -> float:
     """Wall time of one run of ``ml_cases.<case>``."""
     return time_command(

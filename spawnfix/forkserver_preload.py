@@ -17,8 +17,10 @@ in source order, guarded or not, are handed to the fork server: its preload list
 
 Fork-server side (``preload_in_fork_server``, run by importing ``spawnfix.run_preload``):
 each module is imported; one that raises (any exception) is skipped. If the fork server
-has more than one thread after an import (the module started one: forking it would be
-unsafe), the fork server re-executes itself without that module. Each decision is logged
+has more than one Python thread after an import (the module started one: forking it
+would be unsafe), the fork server re-executes itself without that module. Native threads
+started by extensions (torch starts one at import) are not counted: those libraries
+handle fork themselves, as they must under the ``fork`` start method. Each decision is logged
 under ``SPAWNFIX_DEBUG``. Only ``multiprocessing``'s fork server is covered (not the
 ``multiprocess`` or ``billiard`` ones); the re-execution needs Linux's ``/proc`` or
 Python 3.10+ (``sys.orig_argv``), elsewhere the module is kept and the fact logged.
@@ -121,11 +123,12 @@ def preload_in_fork_server() -> None:
 
 
 def _thread_count() -> int:
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        threading = sys.modules.get("threading")
-        return threading.active_count() if threading is not None else 1
+    # Python threads only: a thread a module starts at import (an exporter, a watcher)
+    # holds Python locks a forked child would inherit locked. Native threads that
+    # extensions start (torch starts one) are theirs to handle across fork
+    # (pthread_atfork), as they do for the ``fork`` start method.
+    threading = sys.modules.get("threading")
+    return threading.active_count() if threading is not None else 1
 
 
 def _restart_without(name: str, skipped: "list[str]") -> None:

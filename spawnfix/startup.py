@@ -73,18 +73,22 @@ def _activate():
             status.append("off: SPAWNFIX disables it")
             return
     # A spawned child's own top-level code is never on the stack when it starts a process
-    # (it runs the parent's target), so the parent-side patch is useless there; its
-    # re-run of the main script is handled when the parent's plan is unpickled, and that
-    # installs the patch for the grandchildren (spawnfix.rerun).
+    # (it runs the parent's target), so the parent-side patches are useless there and
+    # would cost every worker their imports: its re-run of the main script is handled
+    # when the parent's plan is unpickled, which installs the patch for grandchildren
+    # (spawnfix.rerun); and it needs by-value pickling only once it has received
+    # something by value (cloudpickle is then imported), to send such objects back.
     if SPAWN_CHILD_FLAG not in sys.argv:
         for spawn_module in SPAWN_MODULES:
             when_imported(spawn_module, _patch_multiprocessing)
         # Threads started before the first child need their origin recorded too.
         for package in MULTIPROCESSING_PACKAGES:
             when_imported(package, _record_thread_origins)
-    when_imported("multiprocessing.reduction", _send_by_value)
-    when_imported("multiprocessing.pool", _watch_pools)
-    when_imported("concurrent.futures.process", _watch_executors)
+        when_imported("multiprocessing.reduction", _send_by_value)
+        when_imported("multiprocessing.pool", _watch_pools)
+        when_imported("concurrent.futures.process", _watch_executors)
+    else:
+        when_imported("cloudpickle", _send_by_value_back)
     when_imported("wandb", _patch_wandb)
     status.append("hooks registered")
 
@@ -107,16 +111,33 @@ def _send_by_value(reduction_module):
     by_value.install(reduction_module)
 
 
+def _send_by_value_back(_cloudpickle):
+    reduction = sys.modules.get("multiprocessing.reduction")
+    if reduction is not None:
+        _send_by_value(reduction)
+
+
 def _watch_pools(pool_module):
+    if _bootstrapping_child():
+        return
     from spawnfix import pool_watchdog
 
     pool_watchdog.install(pool_module)
 
 
 def _watch_executors(process_module):
+    if _bootstrapping_child():
+        return
     from spawnfix import pool_watchdog
 
     pool_watchdog.install_executor(process_module)
+
+
+def _bootstrapping_child():
+    # A forkserver worker imports the pool module to unpickle its target: it is a worker,
+    # not a program that creates pools (spawn workers never register the hook at all).
+    process = sys.modules.get("multiprocessing.process")
+    return process is not None and getattr(process.current_process(), "_inheriting", False)
 
 
 def _patch_wandb(wandb_module):
