@@ -31,9 +31,10 @@ raises ``ChildPicklingError``, naming the object, where it sits in what was bein
 and the fix. Not covered: the ``multiprocess`` fork (dill already pickles by value) and
 ``billiard``.
 
-This module is imported by every program that imports ``multiprocessing``: its top level
-is definitions only, and it avoids ``from __future__`` (importing ``__future__`` alone
-costs half a millisecond).
+Installed at the first spawn or forkserver launch (``spawnfix.mp_hooks``), never for a
+program that only forks; in a worker, once it has imported cloudpickle (it received
+something by value and may send such objects back). The top level is definitions only,
+without ``from __future__`` (importing ``__future__`` alone costs half a millisecond).
 """
 
 import io
@@ -126,6 +127,18 @@ def _main_is_interactive() -> bool:
     kernel, ``python -c``, stdin, the REPL (no file behind ``__main__``; any file, also
     without ``.py`` or compiled, is re-run by spawn)."""
     main = sys.modules.get("__main__")
+    key = (id(main), getattr(main, "__file__", None))
+    if key not in _interactive_mains:
+        _interactive_mains.clear()  # one __main__ at a time; it changes in a child
+        _interactive_mains[key] = _is_interactive(main)
+    return _interactive_mains[key]
+
+
+# The answer of _main_is_interactive for the current __main__ (it stats a file).
+_interactive_mains = {}
+
+
+def _is_interactive(main: "Any") -> bool:
     if getattr(getattr(main, "__spec__", None), "name", None):
         return False  # python -m: children import the module again
     path = getattr(main, "__file__", None)

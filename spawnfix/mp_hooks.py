@@ -80,7 +80,7 @@ def install(spawn_module: Any) -> None:
     def get_preparation_data(name: str) -> dict[str, Any]:
         data = original(name)
         caller = sys._getframe(1)
-        _note_spawn_launch()
+        _note_spawn_launch(package)
         if name == FORKSERVER_PRELOAD_CALL and package == "multiprocessing":
             _choose_fork_server_preload(data)
         try:
@@ -111,10 +111,18 @@ def _choose_fork_server_preload(data: dict[str, Any]) -> None:
         log_decision("fork server preload not extended: %r", error)
 
 
-def _note_spawn_launch() -> None:
-    by_value = sys.modules.get("spawnfix.by_value")
-    if by_value is not None:
+def _note_spawn_launch(package: str) -> None:
+    # A spawn or forkserver child will unpickle what it runs: from now on, what cannot
+    # travel by reference goes by value (spawnfix.by_value), for multiprocessing itself.
+    if package != "multiprocessing":
+        return
+    try:
+        from spawnfix import by_value
+
+        by_value.install(sys.modules["multiprocessing.reduction"])
         by_value.note_spawn_launch()
+    except Exception as error:  # fail open: pickling stays the standard library's
+        log_decision("by-value pickling not installed: %r", error)
 
 
 def _add_startup_reporter(data: dict[str, Any], caller: Any) -> None:

@@ -5,8 +5,8 @@ library only, idempotent and fail-open:
 
 - unless spawnfix is off, it registers post-import hooks (``when_imported``) for
   ``multiprocessing`` and its ``spawn`` module (and those of the ``multiprocess`` and
-  ``billiard`` forks), ``multiprocessing.reduction`` and ``.pool``,
-  ``concurrent.futures.process`` and
+  ``billiard`` forks), ``multiprocessing.pool``, ``concurrent.futures.process``,
+  ``cloudpickle`` and
   ``wandb``: the patches are applied when the program imports those modules, or at once
   if they already are;
 - it imports neither wrapt, nor multiprocessing, nor wandb, nor ``typing``; the whole hook
@@ -84,11 +84,12 @@ def _activate():
         # Threads started before the first child need their origin recorded too.
         for package in MULTIPROCESSING_PACKAGES:
             when_imported(package, _record_thread_origins)
-        when_imported("multiprocessing.reduction", _send_by_value)
         when_imported("multiprocessing.pool", _watch_pools)
         when_imported("concurrent.futures.process", _watch_executors)
-    else:
-        when_imported("cloudpickle", _send_by_value_back)
+    # By-value pickling is installed at the first spawn or forkserver launch
+    # (spawnfix.mp_hooks), and in any process that has imported cloudpickle (a worker
+    # that received something by value sends such objects back the same way).
+    when_imported("cloudpickle", _send_by_value_back)
     when_imported("wandb", _patch_wandb)
     status.append("hooks registered")
 
@@ -105,16 +106,12 @@ def _record_thread_origins(_package):
     thread_sites.install()
 
 
-def _send_by_value(reduction_module):
-    from spawnfix import by_value
-
-    by_value.install(reduction_module)
-
-
 def _send_by_value_back(_cloudpickle):
     reduction = sys.modules.get("multiprocessing.reduction")
     if reduction is not None:
-        _send_by_value(reduction)
+        from spawnfix import by_value
+
+        by_value.install(reduction)
 
 
 def _watch_pools(pool_module):

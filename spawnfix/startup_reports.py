@@ -165,12 +165,16 @@ def watched_worker(
     return worker(inqueue, outqueue, initializer, initargs, maxtasks, wrap_exception)
 
 
-def _report_first_message(inqueue: "Any", watch: "StartupWatch") -> None:
+def _report_first_message(inqueue: "Any", watch: StartupWatch) -> None:
     # worker() binds ``get = inqueue.get`` before it runs the initializer, so the first
-    # message is observed by shadowing ``get`` on this queue object.
+    # message is observed by shadowing ``get`` on this queue object; worker() keeps
+    # calling this function, which reports once.
     original_get = inqueue.get
+    reported = []
 
     def get() -> "Any":
+        if reported:
+            return original_get()
         try:
             message = original_get()
         except (EOFError, OSError):
@@ -178,7 +182,7 @@ def _report_first_message(inqueue: "Any", watch: "StartupWatch") -> None:
         except BaseException as error:
             watch.report_failure(error, PHASE_FIRST_TASK)
             raise
-        inqueue.get = original_get
+        reported.append(True)
         watch.report_started()
         return message
 
