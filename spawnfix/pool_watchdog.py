@@ -110,6 +110,11 @@ def install(pool_module: Any) -> None:
                     return
             except Exception as error:  # fail open: keep the standard behaviour
                 log_decision("pool watchdog check failed: %r", error)
+            if not initializer.got_going:
+                replace_dead_workers(
+                    pool_class, ctx, Process, pool, inqueue, outqueue, initializer, *rest
+                )
+                return
         original_maintain(ctx, Process, processes, pool, inqueue, outqueue, initializer, *rest)
 
     def _check_running(self: Any) -> None:
@@ -149,6 +154,22 @@ def uninstall() -> None:
     pool_class._check_running = _patched["check_running"]
     pool_module.worker = _patched["worker"]
     _patched.clear()
+
+
+def replace_dead_workers(pool_class: Any, ctx: Any, Process: Any, pool: list, *args: Any) -> None:
+    """``_maintain_pool`` for a pool whose workers have not got going: start the
+    replacements first, then remove the dead workers, so that ``len(pool)`` never drops
+    to zero while the program divides by it (``map`` computes its chunk size from it;
+    the standard library has that race too, but only workers that die at once hit it)."""
+    dead = [worker for worker in pool if worker.exitcode is not None]
+    if not dead:
+        return
+    fresh: list = []
+    pool_class._repopulate_pool_static(ctx, Process, len(dead), fresh, *args)
+    pool.extend(fresh)
+    for worker in dead:
+        worker.join()
+        pool.remove(worker)
 
 
 def _default_context(pool_module: Any) -> Any:
