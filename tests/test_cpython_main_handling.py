@@ -12,9 +12,14 @@ from support.scripts import run_python
 def test_cpython_main_handling_suite(envs, tmp_path, version):
     """`python -m test test_multiprocessing_main_handling` in a venv with spawnfix."""
     env = envs.get(version)
-    probe = run_python(env.python, ["-c", "import test.support"], tmp_path)
+    probe = run_python(
+        env.python, ["-c", "import test.support, test.test_multiprocessing_main_handling"], tmp_path
+    )
     if probe.returncode != 0:
-        pytest.skip(f"Python {version} was built without its test package")
+        pytest.skip(
+            f"Python {version} ({env.python}) lacks test.test_multiprocessing_main_handling "
+            "(Debian's python3.11 ships only part of the test package; use pyenv's)"
+        )
     result = run_python(
         env.python, ["-m", "test", "test_multiprocessing_main_handling"], tmp_path, timeout=600
     )
