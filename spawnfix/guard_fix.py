@@ -13,8 +13,8 @@ Everything else moves, in its order, into one guard block after the last stateme
 stays; the body of an existing main guard is merged into it. The fix is refused (unless
 ``force``) when moving would change what the program does: a name a function or class
 reads is assigned by a statement that cannot stay outside (it starts processes, or is a
-loop or ``with`` block), or a function declares ``global`` a name that the moved code
-assigns. Needs libcst (``pip install 'spawnfix[fix]'``).
+loop or ``with`` block) or after the program starts processes (keeping it outside would
+run it earlier), or a function declares ``global`` a name that the moved code assigns. Needs libcst (``pip install 'spawnfix[fix]'``).
 """
 
 from __future__ import annotations
@@ -80,13 +80,21 @@ def _statements_to_keep(tree: ast.Module, source: str, path: str) -> tuple[set[i
     problems: list[str] = []
     known = set(dir(builtins)) | _bound_by([body[i] for i in keep])
     pending = [(name, reader) for name, reader in reads if name not in known]
+    findings = static_check.check_tree(tree, path)
+    program_starts = min(finding.line for finding in findings) if findings else None
     while pending:
         name, reader = pending.pop()
         binders = [i for i, node in enumerate(body) if i not in keep and name in _bound_by([node])]
         for index in binders:
             node = body[index]
             simple = isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign))
-            if simple and not static_check.hazards_in(node) and not _has_guard(node):
+            if program_starts is not None and node.lineno > program_starts:
+                problems.append(
+                    f"{reader} reads the global {name!r}, which line {node.lineno} assigns after "
+                    f"the program starts processes (line {program_starts}); keeping it outside "
+                    "the guard would run it before them"
+                )
+            elif simple and not static_check.hazards_in(node) and not _has_guard(node):
                 keep.add(index)
                 for needed in _module_level_reads(node):
                     if needed not in known:

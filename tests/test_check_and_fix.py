@@ -114,6 +114,41 @@ def test_fixed_script_runs_without_spawnfix(fix_env, scripts, tmp_path, script):
         assert run.stdout == reference.stdout, run.output
 
 
+# script -> (requirements of the environment it runs in, Python version)
+OTHER_ENVIRONMENTS = {
+    "field/dask_client": "libraries",
+    "field/top_multiprocess": "libraries",
+    "field/top_billiard": "libraries",
+    "ml_cases/dataloader": "ml",
+    "ml_cases/mp_spawn_allreduce": "ml",
+}
+
+
+@pytest.mark.parametrize("script", sorted(OTHER_ENVIRONMENTS))
+def test_fixed_library_script_runs_without_spawnfix(fix_env, envs, scripts, tmp_path, script):
+    """The same for the dask, multiprocess, billiard and torch scripts, each run in its
+    own pinned environment (the Lightning ones, 10 s a run, are only checked)."""
+    from test_field_libraries import REQUIREMENTS as LIBRARIES
+    from test_ml_stacks import ML_PYTHON, ML_REQUIREMENTS
+
+    requirements = LIBRARIES if OTHER_ENVIRONMENTS[script] == "libraries" else ML_REQUIREMENTS
+    env = envs.get(ML_PYTHON, requirements)
+    if script == "ml_cases/mp_spawn_allreduce":
+        # torch.multiprocessing.spawn always spawns: there is no fork run to compare with.
+        expected = "spawn finished\n"
+    else:
+        reference = _run_script(env, scripts, script, "fork", tmp_path / "fork")
+        assert reference.returncode == 0, reference.output
+        expected = reference.stdout
+    fixed = spawnfix_cli(fix_env, ["fix", "--write", f"{script}.py"], scripts)
+    assert fixed.returncode == 0, fixed.output
+    assert spawnfix_cli(fix_env, ["check", f"{script}.py"], scripts).returncode == 0
+    for method in ("spawn", "forkserver"):
+        run = _run_script(env, scripts, script, method, tmp_path / method)
+        assert run.returncode == 0 and not run.timed_out, run.output
+        assert run.stdout == expected, run.output
+
+
 def _run_script(env, scripts, script, method, work):
     """Run a private copy of ``scripts`` (scripts such as mkdir_before_pool leave files)."""
     from support.scripts import free_port
@@ -125,11 +160,13 @@ def _run_script(env, scripts, script, method, work):
         env.python,
         [f"{script}.py"],
         copy,
-        timeout=90,
+        timeout=180,
         SPAWNFIX="0",
         START_METHOD=method,
         MARKER_FILE=str(marker_dir / "markers.txt"),
         PORT=str(free_port()),
+        MASTER_PORT=str(free_port()),
+        DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD=method,
     )
 
 
@@ -258,3 +295,32 @@ def test_check_is_fast_on_a_thousand_scripts(fix_env, tmp_path):
     assert result.returncode == 1, result.output
     assert result.stdout.count(" SPX001 ") == 500, result.stdout[-500:]
     assert elapsed < 10, elapsed
+
+
+GLOBAL_STATEMENT = """\
+import multiprocessing
+
+count = 0
+
+
+def bump(x):
+    global count
+    count += x
+    return count
+
+
+total = 10
+with multiprocessing.get_context("spawn").Pool(2) as pool:
+    print(pool.map(bump, [1, 2]))
+count = total
+"""
+
+
+def test_fix_refuses_a_global_statement_for_a_moved_name(fix_env, tmp_path):
+    """`global count` in a worker, and count assigned again after the pool: refused."""
+    script = tmp_path / "globals.py"
+    script.write_text(GLOBAL_STATEMENT)
+    result = spawnfix_cli(fix_env, ["fix", "globals.py"], tmp_path)
+    assert result.returncode == 1, result.output
+    assert "reads the global 'count', which line 15 assigns after" in result.stderr, result.output
+    assert result.stdout == ""

@@ -108,3 +108,15 @@ def test_doctor_shows_the_preload(main_env, tmp_path, repo):
     assert result.returncode == 0, result.output
     expected = "thread_at_import.py: multiprocessing, preload.import_marker, preload.starts_thread"
     assert expected in result.stdout, result.output
+
+
+@pytest.mark.parametrize("script", ["emulated_314_guarded", "emulated_314_unguarded"])
+def test_with_the_314_main_preload(main_env, tmp_path, script):
+    """The fork server of 3.13.8+/3.14 also preloads the main script (emulated): a guarded
+    script keeps that preload, an unguarded one gets its imports instead; either way the
+    probe is imported by the parent and the fork server only."""
+    run = _run(main_env.python, script, tmp_path)
+    assert run.result.returncode == 0 and run.result.stdout == POOL_OUTPUT, run.result.output
+    assert _importers(run) == 2, run.markers
+    withheld = "fork server will not preload" in run.result.stderr
+    assert withheld == (script == "emulated_314_unguarded"), run.result.stderr
