@@ -14,7 +14,8 @@ stays; the body of an existing main guard is merged into it. The fix is refused 
 ``force``) when moving would change what the program does: a name a function or class
 reads is assigned by a statement that cannot stay outside (it starts processes, or is a
 loop or ``with`` block) or after the program starts processes (keeping it outside would
-run it earlier), or a function declares ``global`` a name that the moved code assigns. Needs libcst (``pip install 'spawnfix[fix]'``).
+run it earlier), or a function declares ``global`` a name that the moved code assigns.
+Needs libcst (``pip install 'spawnfix[fix]'``).
 """
 
 from __future__ import annotations
