@@ -6,7 +6,8 @@ tiny dataset (``tests/scripts/ml_cases/loader_epochs*.py``), torch 2.13.0 CPU:
 - the guarded script under fork, spawn and forkserver without spawnfix, and under
   forkserver with spawnfix (the fork server preloads torch): goal at least 3x faster than
   plain forkserver;
-- the unguarded script under forkserver with spawnfix vs the guarded one with spawnfix.
+- the unguarded script under forkserver with spawnfix vs the guarded one with spawnfix,
+  also with the 3.13.8+/3.14 main preload emulated (goal at most 1.05x).
 
 Usage: python bench/forkserver_preload.py [--runs N]   (needs Python 3.11 for torch 2.13.0)
 """
@@ -23,6 +24,25 @@ from common import REPO, build_wheel, interleaved, machine_description, median_m
 from ml_scenarios import ML_REQUIREMENTS, sys_python
 
 from support import venvs
+
+# Python 3.13.8+/3.14 pass the main path to the fork server, which then runs the main
+# script there (gh-126631); older versions drop it. Prepended to a script, this backports
+# it (as tests/scripts/corpus/forkserver_preload.py does).
+EMULATED_314_PRELOAD = """\
+from multiprocessing import spawn as _spawn
+
+_build_preparation_data = _spawn.get_preparation_data
+
+
+def _with_main_path(name):
+    data = _build_preparation_data(name)
+    if name == "ignore" and "init_main_from_path" in data:
+        data["main_path"] = data["init_main_from_path"]
+    return data
+
+
+_spawn.get_preparation_data = _with_main_path
+"""
 
 
 def run_case(
@@ -45,6 +65,9 @@ def main() -> None:
     env = venvs.cached_env(sys_python(), ML_REQUIREMENTS, wheel=build_wheel())
     folder = Path(tempfile.mkdtemp(prefix="spawnfix-bench-preload-"))
     shutil.copytree(REPO / "tests" / "scripts" / "ml_cases", folder / "ml_cases")
+    for case in ("loader_epochs", "loader_epochs_guarded"):
+        source = (folder / "ml_cases" / f"{case}.py").read_text()
+        (folder / "ml_cases" / f"{case}_314.py").write_text(EMULATED_314_PRELOAD + source)
     marker = folder / "markers.txt"
     run = partial(run_case, env.python, cwd=folder, marker=marker)
     variants = {
@@ -58,6 +81,12 @@ def main() -> None:
         ),
         "unguarded, forkserver, with spawnfix": partial(
             run, "loader_epochs", "forkserver", "quiet"
+        ),
+        "emulated 3.14 main preload: guarded, with spawnfix": partial(
+            run, "loader_epochs_guarded_314", "forkserver", "quiet"
+        ),
+        "emulated 3.14 main preload: unguarded, with spawnfix": partial(
+            run, "loader_epochs_314", "forkserver", "quiet"
         ),
     }
     samples = interleaved(variants, args.runs)
@@ -73,6 +102,11 @@ def main() -> None:
         / medians["guarded, forkserver, with spawnfix"]
     )
     print(f"\nunguarded vs guarded, both with spawnfix: {ratio:.3f}")
+    emulated = (
+        medians["emulated 3.14 main preload: unguarded, with spawnfix"]
+        / medians["emulated 3.14 main preload: guarded, with spawnfix"]
+    )
+    print(f"with the emulated 3.14 main preload, unguarded vs guarded: {emulated:.3f}")
 
 
 if __name__ == "__main__":
