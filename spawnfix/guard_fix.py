@@ -25,6 +25,9 @@ import builtins
 import difflib
 import symtable
 
+from spawnfix import static_check
+from spawnfix.main_script import is_bare_string
+
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
@@ -60,8 +63,6 @@ class FixResult:
 
 def plan_fix(path: str, source: str) -> FixResult:
     """Decide the rewrite of ``source``; nothing to do for a script without findings."""
-    from spawnfix import static_check
-
     tree = ast.parse(source, path)
     if not static_check.check_tree(tree, path):
         return FixResult(path, source, source, [])
@@ -73,8 +74,6 @@ def plan_fix(path: str, source: str) -> FixResult:
 def _statements_to_keep(tree: ast.Module, source: str, path: str) -> tuple[set[int], list[str]]:
     """Indexes of the top-level statements that stay outside the guard, and the reasons
     the move would change the program (empty when it is safe)."""
-    from spawnfix import static_check
-
     body = tree.body
     keep = {i for i, node in enumerate(body) if _is_definition(node, i)}
     reads = _names_read_by_definitions(source, path, [body[i] for i in sorted(keep)])
@@ -95,7 +94,7 @@ def _statements_to_keep(tree: ast.Module, source: str, path: str) -> tuple[set[i
                     f"the program starts processes (line {program_starts}); keeping it outside "
                     "the guard would run it before them"
                 )
-            elif simple and not static_check.hazards_in(node) and not _has_guard(node):
+            elif simple and not static_check.hazards_in(node) and not static_check.is_guard(node):
                 keep.add(index)
                 for needed in _module_level_reads(node):
                     if needed not in known:
@@ -106,7 +105,7 @@ def _statements_to_keep(tree: ast.Module, source: str, path: str) -> tuple[set[i
                     f"{reader} reads the global {name!r}, which line {node.lineno} assigns in "
                     "code that must move under the guard; in the workers it would not exist"
                 )
-    problems.extend(_global_statement_problems(source, path, body, keep))
+    problems.extend(_global_statement_problems(tree, keep))
     return keep, problems
 
 
@@ -115,15 +114,13 @@ def _is_definition(node: ast.stmt, index: int) -> bool:
         return True
     if isinstance(node, ast.ImportFrom):
         return True
-    if index == 0 and _is_docstring(node):
+    if index == 0 and is_bare_string(node):
         return True
     if isinstance(node, (ast.Assign, ast.AnnAssign)):
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         names = [t.id for t in targets if isinstance(t, ast.Name)]
         return bool(names) and all(n.startswith("__") and n.endswith("__") for n in names)
-    if isinstance(node, (ast.If, ast.Try)) and not _has_guard(node):
-        from spawnfix import static_check
-
+    if isinstance(node, (ast.If, ast.Try)) and not static_check.is_guard(node):
         parts = [*node.body, *node.orelse, *getattr(node, "finalbody", [])]
         for handler in getattr(node, "handlers", []):
             parts.extend(handler.body)
@@ -131,20 +128,6 @@ def _is_definition(node: ast.stmt, index: int) -> bool:
             _is_definition(part, 1) or isinstance(part, (ast.Pass, ast.Raise)) for part in parts
         )
     return False
-
-
-def _is_docstring(node: ast.stmt) -> bool:
-    return (
-        isinstance(node, ast.Expr)
-        and isinstance(node.value, ast.Constant)
-        and isinstance(node.value.value, str)
-    )
-
-
-def _has_guard(node: ast.stmt) -> bool:
-    from spawnfix import static_check
-
-    return static_check.is_guard(node)
 
 
 def _bound_by(nodes: list[ast.stmt]) -> set[str]:
@@ -208,12 +191,10 @@ def _globals_of(table: Any) -> set[str]:
     return names
 
 
-def _global_statement_problems(
-    source: str, path: str, body: list[ast.stmt], keep: set[int]
-) -> list[str]:
-    moved_names = _bound_by([node for i, node in enumerate(body) if i not in keep])
+def _global_statement_problems(tree: ast.Module, keep: set[int]) -> list[str]:
+    moved_names = _bound_by([node for i, node in enumerate(tree.body) if i not in keep])
     problems = []
-    for node in ast.walk(ast.parse(source, path)):
+    for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for part in ast.walk(node):
                 if isinstance(part, ast.Global):
@@ -304,8 +285,6 @@ def run(paths: list[str], write: bool = False, force: bool = False) -> int:
     """
     import sys
 
-    from spawnfix.static_check import python_files
-
     try:
         import libcst  # noqa: F401
     except ImportError:
@@ -316,7 +295,7 @@ def run(paths: list[str], write: bool = False, force: bool = False) -> int:
         )
         return 2
     status = 0
-    for path in python_files(paths):
+    for path in static_check.python_files(paths):
         with open(path, encoding="utf-8") as handle:
             source = handle.read()
         try:

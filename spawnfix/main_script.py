@@ -90,8 +90,7 @@ class MainScript:
 
     def line_text(self, line: int) -> str:
         """Return one source line, stripped, for messages."""
-        lines = self.source.decode("utf-8", "replace").splitlines()
-        return lines[line - 1].strip() if 0 < line <= len(lines) else ""
+        return line_text(self.source, line)
 
     def unguarded_start_method_calls(self, before_line: Optional[int] = None) -> list[int]:
         """Lines of unguarded top-level ``set_start_method`` calls, optionally before a line."""
@@ -119,6 +118,23 @@ class SpawnSite:
     def unguarded(self) -> bool:
         """Whether a child re-running the script would reach this statement."""
         return self.statement is not None and not self.statement.guarded
+
+
+def line_text(source: bytes, line: int) -> str:
+    """One line of ``source``, stripped, for messages ("" when out of range)."""
+    lines = source.decode("utf-8", "replace").splitlines()
+    return lines[line - 1].strip() if 0 < line <= len(lines) else ""
+
+
+def is_bare_string(node: Any) -> bool:
+    """Whether a statement is a lone string (a docstring in first place)."""
+    import _ast
+
+    return (
+        isinstance(node, _ast.Expr)
+        and isinstance(node.value, _ast.Constant)
+        and isinstance(node.value.value, str)
+    )
 
 
 def source_digest(source: bytes) -> str:
@@ -223,7 +239,7 @@ def analyse_statements(source: bytes, filename: str) -> list[TopLevelStatement]:
         first_line = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         last_line = getattr(node, "end_lineno", None) or node.lineno
         kind = COMPOUND if _is_compound(node) else SIMPLE
-        guard = _guard_kind(node)
+        guard = guard_kind(node)
         calls = () if guard else _start_method_calls(node)
         statements.append(TopLevelStatement(index, first_line, last_line, kind, guard, calls))
     return statements
@@ -243,7 +259,8 @@ def is_main_guard(test: Any) -> bool:
     return len(names) == 1 and len(constants) == 1
 
 
-def _guard_kind(node: Any) -> Optional[str]:
+def guard_kind(node: Any) -> Optional[str]:
+    """``GUARD_MAIN``, ``GUARD_DYNAMIC`` or None for a top-level statement (see above)."""
     import _ast
 
     if not isinstance(node, _ast.If):

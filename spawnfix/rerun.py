@@ -275,9 +275,11 @@ def run_statements(
     """
     import _ast
 
+    from spawnfix.main_script import is_bare_string, line_text
+
     flags = _future_flags(statements)
     for position, node in enumerate(statements):
-        if position and _is_bare_string(node):
+        if position and is_bare_string(node):
             continue  # alone in a module it would become the docstring
         module = _ast.Module(body=[node], type_ignores=[])
         code = compile(module, path, "exec", flags, dont_inherit=True)
@@ -291,25 +293,22 @@ def run_statements(
                 "re-run of %s: skipped the statement at line %d (%s), which raised %s: %s",
                 path,
                 node.lineno,
-                _line_text(source, node.lineno),
+                line_text(source, node.lineno),
                 type(error).__name__,
                 error,
             )
-
-
-def _line_text(source: bytes, line: int) -> str:
-    lines = source.decode("utf-8", "replace").splitlines()
-    return lines[line - 1].strip() if 0 < line <= len(lines) else "?"
 
 
 def _future_flags(statements: list[Any]) -> int:
     # Each statement is compiled alone, so the script's __future__ imports are passed on.
     import _ast
 
+    from spawnfix.main_script import is_bare_string
+
     flags = 0
     for node in statements:
         if not (isinstance(node, _ast.ImportFrom) and node.module == "__future__"):
-            if _is_bare_string(node):
+            if is_bare_string(node):
                 continue
             break
         import __future__
@@ -318,16 +317,6 @@ def _future_flags(statements: list[Any]) -> int:
             feature = getattr(__future__, alias.name, None)
             flags |= getattr(feature, "compiler_flag", 0)
     return flags
-
-
-def _is_bare_string(node: Any) -> bool:
-    import _ast
-
-    return (
-        isinstance(node, _ast.Expr)
-        and isinstance(node.value, _ast.Constant)
-        and isinstance(node.value.value, str)
-    )
 
 
 def _install_as_main(spawn: Any, namespace: dict[str, Any]) -> None:

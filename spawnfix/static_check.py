@@ -41,7 +41,6 @@ _STARTS_BY_CALL = {
     "start_processes": "starts processes (torch.multiprocessing.start_processes)",
 }
 _CONSTRUCTORS = {"Process": "Process", "DataLoader": "DataLoader", "Trainer": "Trainer"}
-_DYNAMIC_GUARD_WORDS = ("__name__", "current_process", "parent_process", "MainProcess")
 
 
 class Finding:
@@ -110,15 +109,10 @@ def check_tree(tree: ast.Module, path: str) -> list[Finding]:
 
 
 def is_guard(node: ast.stmt) -> bool:
-    """``if __name__ == "__main__":`` (either order) or a dynamic guard, as at run time."""
-    if not isinstance(node, ast.If):
-        return False
-    for part in ast.walk(node.test):
-        word = getattr(part, "id", None) or getattr(part, "attr", None)
-        value = getattr(part, "value", None)
-        if word in _DYNAMIC_GUARD_WORDS or value in ("__main__", "MainProcess"):
-            return True
-    return False
+    """A main guard or a dynamic guard, classified as at run time (``spawnfix.main_script``)."""
+    from spawnfix.main_script import guard_kind
+
+    return guard_kind(node) is not None
 
 
 def hazards_in(node: ast.AST, bound: Optional[dict[str, str]] = None) -> list[tuple]:
