@@ -79,7 +79,7 @@ def install(reduction: "Any") -> None:
         except _NeedsByValue as found:
             reason: Any = found.args[0]
         except Exception as error:
-            if not _is_by_reference_failure(error):
+            if not _is_pickling_failure(error):
                 raise
             reason = error
         if popen is not None:
@@ -147,7 +147,8 @@ def _is_interactive(main: "Any") -> bool:
     return os.path.basename(path) in ("ipykernel_launcher.py", "ipython.py", "ipython")
 
 
-def _is_by_reference_failure(error: BaseException) -> bool:
+def _is_pickling_failure(error: BaseException) -> bool:
+    # Any of these is retried by value; if that fails too, the error teaches.
     import pickle
 
     return isinstance(error, (pickle.PicklingError, AttributeError, TypeError))
@@ -345,13 +346,11 @@ def _teaching_error(obj: "Any", reason: "Any", strict: bool) -> BaseException:
 def _locate_unpicklable(obj: "Any") -> "tuple[Any, str]":
     """The innermost part of ``obj`` that cannot be pickled even by value, and where it
     sits (``args[1] of Process(target=work)``, ``an item of a Pool task``...)."""
-    import io as _io
-
     pickler_class = _by_value_pickler_class(_patched["module"].ForkingPickler)
 
     def fails(item: "Any") -> bool:
         try:
-            pickler_class(_io.BytesIO()).dump(item)
+            pickler_class(io.BytesIO()).dump(item)
         except Exception:
             return True
         return False

@@ -184,10 +184,9 @@ def wandb_thread_start_error(script_path: str, line: int, text: str, start_metho
     )
 
 
-def worker_startup_failure(
-    deaths: int, exit_codes: Sequence[Optional[int]], failure: Optional[dict]
-) -> str:
+def worker_startup_failure(exit_codes: Sequence[int], failure: Optional[dict]) -> str:
     """Text of ``WorkerStartupError``: the pool's workers keep dying before they start."""
+    deaths = len(exit_codes)
     codes = ", ".join(str(code) for code in exit_codes) or "?"
     out = [
         f"The Pool's workers keep dying before they get going: {deaths} workers in a row "

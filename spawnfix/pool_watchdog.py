@@ -135,7 +135,6 @@ def install(pool_module: Any) -> None:
     _patched.update(
         module=pool_module,
         init=original_init,
-        maintain=pool_class.__dict__["_maintain_pool"],
         original_maintain=original_maintain,
         check_running=original_check_running,
         worker=original_worker,
@@ -187,18 +186,16 @@ def watch_stops_pool(watch: StartupWatch, workers: list) -> bool:
         return False
     for worker in workers:
         code = worker.exitcode
-        if code is None or code == 0 or worker.pid in watch.counted_pids:
+        if code is None or code == 0 or worker.pid in watch.startup_exits:
             continue
-        watch.counted_pids.add(worker.pid)
-        watch.exit_codes.append(code)
-        watch.startup_deaths += 1
+        watch.startup_exits[worker.pid] = code
         log_decision(
             "pool worker %s exited with code %s before it got going (%d in a row)",
             worker.pid,
             code,
-            watch.startup_deaths,
+            len(watch.startup_exits),
         )
-    if watch.startup_deaths < STARTUP_DEATHS_TO_STOP:
+    if len(watch.startup_exits) < STARTUP_DEATHS_TO_STOP:
         return False
     _stop_pool(watch, workers)
     return True
@@ -222,7 +219,7 @@ def _stop_pool(watch: StartupWatch, workers: list) -> None:
 
     last_failure = _last_failure(watch, workers)
     error = WorkerStartupError(
-        messages.worker_startup_failure(watch.startup_deaths, watch.exit_codes, last_failure)
+        messages.worker_startup_failure(list(watch.startup_exits.values()), last_failure)
     )
     watch.error = error
     log_decision("pool stopped by the startup watchdog: %s", error)

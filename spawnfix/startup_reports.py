@@ -49,9 +49,8 @@ class StartupWatch:
         # Parent side only.
         self.pool_ref = weakref.ref(pool)
         self.got_going = False
-        self.startup_deaths = 0
-        self.counted_pids: set = set()
-        self.exit_codes: list[int] = []
+        # Exit code of each worker that died before any got going, by pid, in order.
+        self.startup_exits: dict[int, int] = {}
         self.failures: dict[int, dict[str, Any]] = {}
         self.error: Optional[BaseException] = None
 
