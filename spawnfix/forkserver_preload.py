@@ -73,16 +73,13 @@ def _script_path(data: "dict[str, Any]") -> "Optional[str]":
 
 def modules_to_preload(path: "Optional[str]") -> "list[str]":
     """The modules imported by the script's top-level import statements, in order."""
-    if not isinstance(path, str) or not path.endswith(".py"):
-        return []
     from spawnfix import main_script
 
-    try:
-        with open(path, "rb") as handle:
-            tree = main_script.parse_module(handle.read(), path)
-    except (OSError, SyntaxError, ValueError):
+    # The launch that starts the fork server has usually read the script already.
+    script = main_script.load_script(path)
+    if script is None:
         return []
-    return imported_modules(tree.body)
+    return imported_modules(main_script.parse_module(script.source, script.path).body)
 
 
 def imported_modules(statements: "list[Any]") -> "list[str]":

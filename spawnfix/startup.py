@@ -6,9 +6,8 @@ library only, idempotent and fail-open:
 - unless spawnfix is off, it registers post-import hooks (``when_imported``) for
   ``multiprocessing`` and its ``spawn`` module (and those of the ``multiprocess`` and
   ``billiard`` forks), ``multiprocessing.pool``, ``concurrent.futures.process``,
-  ``cloudpickle`` and
-  ``wandb``: the patches are applied when the program imports those modules, or at once
-  if they already are;
+  ``cloudpickle`` and ``wandb``: the patches are applied when the program imports those
+  modules, or at once if they already are;
 - it imports neither wrapt, nor multiprocessing, nor wandb, nor ``typing``; the whole hook
   is this module and the package's ``__init__``. ``spawnfix.config`` is imported only when
   a ``SPAWNFIX*`` variable is set, since the defaults need no parsing;
