@@ -25,7 +25,7 @@ import builtins
 import difflib
 import symtable
 
-from spawnfix import static_check
+from spawnfix import messages, static_check
 from spawnfix.main_script import is_bare_string
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
@@ -288,11 +288,7 @@ def run(paths: list[str], write: bool = False, force: bool = False) -> int:
     try:
         import libcst  # noqa: F401
     except ImportError:
-        print(
-            "spawnfix fix needs libcst, which keeps comments and formatting: "
-            "pip install 'spawnfix[fix]' (or pip install libcst)",
-            file=sys.stderr,
-        )
+        print(messages.FIX_NEEDS_LIBCST, file=sys.stderr)
         return 2
     status = 0
     for path in static_check.python_files(paths):
@@ -307,16 +303,7 @@ def run(paths: list[str], write: bool = False, force: bool = False) -> int:
         if not result.changed:
             continue
         if result.problems and not force:
-            print(
-                f"{path}: not fixed, the move would change what the program does:", file=sys.stderr
-            )
-            for problem in result.problems:
-                print(f"  - {problem}", file=sys.stderr)
-            print(
-                "  Move those assignments up, into the functions that need them, or pass them "
-                "as arguments; or run with --force to apply the move anyway.",
-                file=sys.stderr,
-            )
+            print(messages.fix_refused(path, result.problems), file=sys.stderr)
             status = 1
             continue
         if write:

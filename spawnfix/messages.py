@@ -336,3 +336,29 @@ def unpicklable_for_child(culprit: object, where: str, reason: object) -> str:
             "instead of a generator.",
         ]
     )
+
+
+def check_summary(count: int) -> str:
+    """Said by ``spawnfix check`` after its findings."""
+    return (
+        f"{count} finding(s). Fix: move the program code under `{GUARD}` "
+        "(`spawnfix fix PATH` shows the change)."
+    )
+
+
+FIX_NEEDS_LIBCST = (
+    "spawnfix fix needs libcst, which keeps comments and formatting: "
+    "pip install 'spawnfix[fix]' (or pip install libcst)"
+)
+
+
+def fix_refused(path: str, problems: Sequence[str]) -> str:
+    """Said by ``spawnfix fix`` when moving the code would change what the program does."""
+    return "\n".join(
+        [
+            f"{path}: not fixed, the move would change what the program does:",
+            *(f"  - {problem}" for problem in problems),
+            "  Move those assignments up, into the functions that need them, or pass them "
+            "as arguments; or run with --force to apply the move anyway.",
+        ]
+    )

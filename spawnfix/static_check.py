@@ -305,9 +305,7 @@ def run(paths: list[str], output_format: str = "text") -> int:
         for finding in findings:
             print(finding.text())
         if findings:
-            print(
-                f"{len(findings)} finding(s). Fix: move the program code under "
-                '`if __name__ == "__main__":` (`spawnfix fix PATH` shows the change).',
-                file=sys.stderr,
-            )
+            from spawnfix import messages
+
+            print(messages.check_summary(len(findings)), file=sys.stderr)
     return 1 if findings else 0
