@@ -93,6 +93,8 @@ def install(pool_module: Any) -> None:
             except Exception as error:  # fail open: the pool works as without spawnfix
                 log_decision("pool watchdog not set up: %r", error)
         original_init(self, processes, initializer, *args, **kw)
+        if isinstance(initializer, StartupWatch):
+            pool_built(initializer, self)
 
     def _maintain_pool(
         ctx: Any,
@@ -227,10 +229,36 @@ def _stop_pool(watch: StartupWatch, workers: list) -> None:
     if pool is None:
         return
     _fail_pending_calls(pool, error)
+    with watch.lock:
+        # The worker-handler thread starts before Pool.__init__ has finished (fork
+        # workers can die three times by then): such a pool is stopped by ``pool_built``.
+        if not watch.built:
+            return
+    _terminate_in_background(pool)
+
+
+def pool_built(watch: StartupWatch, pool: Any) -> None:
+    """Parent, the thread that built the pool, once ``Pool.__init__`` has returned: from
+    now on the watchdog may terminate the pool; if it already decided to, do it now."""
+    with watch.lock:
+        watch.built = True
+        stop_now = watch.error is not None
+    if stop_now:
+        log_decision("pool stopped by the startup watchdog as soon as it was built")
+        _terminate_in_background(pool)
+
+
+def _terminate_in_background(pool: Any) -> None:
     import threading
 
-    # terminate() joins the worker-handler thread, which is the one running this.
-    threading.Thread(target=pool.terminate, name="spawnfix-pool-terminate").start()
+    def terminate() -> None:
+        try:
+            pool.terminate()
+        except Exception as error:  # never a traceback from spawnfix's own thread
+            log_decision("terminating the stopped pool failed: %r", error)
+
+    # terminate() joins the worker-handler thread, which may be the one running this.
+    threading.Thread(target=terminate, name="spawnfix-pool-terminate").start()
 
 
 def _last_failure(watch: StartupWatch, workers: list) -> Optional[dict[str, Any]]:

@@ -42,6 +42,7 @@ class StartupWatch:
     """
 
     def __init__(self, initializer: "Optional[Callable[..., Any]]", pool: "Any", context: "Any"):
+        import threading
         import weakref
 
         self.initializer = initializer
@@ -53,6 +54,10 @@ class StartupWatch:
         self.startup_exits: dict[int, int] = {}
         self.failures: dict[int, dict[str, Any]] = {}
         self.error: Optional[BaseException] = None
+        # Pool.__init__ has returned (set by the building thread, under ``lock``, which
+        # also orders it with the worker-handler thread's decision to stop the pool).
+        self.built = False
+        self.lock = threading.Lock()
 
     def __getstate__(self) -> "dict[str, Any]":
         # The pipe travels once per launch, in the preparation data (StartupReporter): a

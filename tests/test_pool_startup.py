@@ -151,3 +151,40 @@ def test_broken_process_pool_gets_the_worker_exception(
     assert "reported by spawnfix" in cause, with_fix.result.output
     assert EXECUTOR_FAILING[script] in cause.split("reported by spawnfix")[1]
     assert DIRECT_CAUSE not in without.result.stderr, without.result.output
+
+
+@pytest.mark.parametrize("start_method", ("spawn", "forkserver", "fork"))
+def test_pool_stopped_before_it_is_built(main_env, tmp_path, start_method):
+    """The watchdog decides to stop a pool whose ``__init__`` has not finished (provoked:
+    the script holds ``__init__``'s last step back until the watchdog fired): the pool is
+    stopped once built, each round ends with WorkerStartupError, no traceback from a
+    spawnfix thread, nothing left running."""
+    run = _run(
+        main_env.python, "built_after_watchdog", start_method, tmp_path,
+        timeout=120, check_leftovers=True, ROUNDS="2",
+    )
+    result = run.result
+    assert result.returncode == 0, result.output
+    assert result.stdout.count("watchdog fired before the pool was built: True") == 2, result.output
+    assert result.stdout.endswith("stopped 2 of 2\n"), result.output
+    assert "Exception in thread" not in result.stderr, result.output
+    assert result.leftovers == (), result.leftovers
+
+
+# Pools per run: fork workers die in milliseconds (where the race was met by chance).
+STRESS_ROUNDS = {"fork": 25, "spawn": 4, "forkserver": 4}
+
+
+@pytest.mark.parametrize("start_method", sorted(STRESS_ROUNDS))
+def test_failing_pools_in_a_row_each_fail_fast(main_env, tmp_path, start_method):
+    """Many failing pools in one program: every one stops with WorkerStartupError, and no
+    spawnfix thread ever prints a traceback."""
+    rounds = STRESS_ROUNDS[start_method]
+    run = _run(
+        main_env.python, "initializer_raises_repeatedly", start_method, tmp_path,
+        timeout=180, check_leftovers=True, ROUNDS=str(rounds),
+    )
+    result = run.result
+    assert result.stdout == f"stopped {rounds} of {rounds}\n", result.output
+    assert "Exception in thread" not in result.stderr, result.output
+    assert result.leftovers == (), result.leftovers
