@@ -66,19 +66,24 @@ def plan_fix(path: str, source: str) -> FixResult:
     tree = ast.parse(source, path)
     if not static_check.check_tree(tree, path):
         return FixResult(path, source, source, [])
-    keep, problems = _statements_to_keep(tree, source, path)
-    new_source = _rewrite(source, tree, keep)
+    keep, hoisted, problems = _statements_to_keep(tree, source, path)
+    new_source = _rewrite(source, tree, keep, hoisted)
     return FixResult(path, source, new_source, problems)
 
 
-def _statements_to_keep(tree: ast.Module, source: str, path: str) -> tuple[set[int], list[str]]:
-    """Indexes of the top-level statements that stay outside the guard, and the reasons
-    the move would change the program (empty when it is safe)."""
+def _statements_to_keep(
+    tree: ast.Module, source: str, path: str
+) -> tuple[set[int], list[ast.stmt], list[str]]:
+    """Indexes of the top-level statements that stay outside the guard, the definitions
+    hoisted out of moved compound statements, and the reasons the move would change the
+    program (empty when it is safe)."""
     body = tree.body
     keep = {i for i, node in enumerate(body) if _is_definition(node, i)}
-    reads = _names_read_by_definitions(source, path, [body[i] for i in sorted(keep)])
-    problems: list[str] = []
     known = set(dir(builtins)) | _bound_by([body[i] for i in keep])
+    hoisted, problems = _definitions_to_hoist(tree, keep, known)
+    known |= {node.name for node in hoisted}
+    kept_definitions = [body[i] for i in sorted(keep)] + hoisted
+    reads = _names_read_by_definitions(source, path, kept_definitions)
     pending = [(name, reader) for name, reader in reads if name not in known]
     findings = static_check.check_tree(tree, path)
     program_starts = min(finding.line for finding in findings) if findings else None
@@ -105,8 +110,144 @@ def _statements_to_keep(tree: ast.Module, source: str, path: str) -> tuple[set[i
                     f"{reader} reads the global {name!r}, which line {node.lineno} assigns in "
                     "code that must move under the guard; in the workers it would not exist"
                 )
-    problems.extend(_global_statement_problems(tree, keep))
-    return keep, problems
+    problems.extend(_global_statement_problems(tree, keep, hoisted))
+    return keep, hoisted, problems
+
+
+def _definitions_to_hoist(
+    tree: ast.Module, keep: set[int], known: set[str]
+) -> tuple[list[ast.stmt], list[str]]:
+    """The ``def`` and ``class`` statements inside compound statements that move (a ``for``,
+    ``with``, ``try`` or ``if`` at the top level): they are module globals, and a child looks
+    them up by name in the module it re-imports, where under the guard they would be
+    missing. Each is hoisted to the top level when its header (decorators, defaults,
+    bases) reads only what stays outside and it is its name's only definition; otherwise
+    the reason goes into the problems. A name bound to a ``lambda`` that is handed to a
+    child cannot be looked up by name at all: also a problem."""
+    moved = [
+        node
+        for i, node in enumerate(tree.body)
+        if i not in keep and not static_check.is_guard(node)
+    ]
+    definition_count: dict[str, int] = {}
+    for node in tree.body:
+        for name in _bound_by([node]):
+            definition_count[name] = definition_count.get(name, 0) + _times_bound(node, name)
+    hoisted: list[ast.stmt] = []
+    problems: list[str] = []
+    for statement in moved:
+        if isinstance(statement, (ast.Assign, ast.AnnAssign, ast.Expr, ast.AugAssign)):
+            continue
+        for definition in _module_scope_definitions(statement):
+            header = [*definition.decorator_list, *getattr(definition, "bases", [])]
+            if not isinstance(definition, ast.ClassDef):
+                header.extend([*definition.args.defaults, *definition.args.kw_defaults])
+            header_reads = set()
+            for part in header:
+                if part is not None:
+                    header_reads |= _module_level_reads(part)
+            kind = "class" if isinstance(definition, ast.ClassDef) else "function"
+            where = (
+                f"{kind} {definition.name} (line {definition.lineno}) is defined inside the "
+                f"statement at line {statement.lineno}, which moves under the guard"
+            )
+            if definition_count.get(definition.name, 0) > 1:
+                problems.append(
+                    f"{where}; its name is defined more than once, so a child would look up "
+                    "another one"
+                )
+            elif header_reads - known:
+                missing = ", ".join(sorted(header_reads - known))
+                problems.append(
+                    f"{where}; its decorators, defaults or bases read {missing}, which the "
+                    "moved code sets, so it cannot move out of the guard"
+                )
+            else:
+                hoisted.append(definition)
+    problems.extend(_lambdas_handed_to_children(tree, moved))
+    return hoisted, problems
+
+
+def _times_bound(node: ast.stmt, name: str) -> int:
+    """How often ``node`` binds the global ``name`` (not counting function locals)."""
+    count = 0
+    pending: list[ast.AST] = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            count += current.name == name
+            if current is not node or not isinstance(node, ast.stmt):
+                continue
+            pending.extend([*current.decorator_list, *getattr(current, "bases", [])])
+            continue
+        if isinstance(current, ast.Lambda):
+            continue
+        if isinstance(current, ast.Name) and isinstance(current.ctx, ast.Store):
+            count += current.id == name
+        elif isinstance(current, ast.alias):
+            count += (current.asname or current.name).split(".")[0] == name
+        pending.extend(ast.iter_child_nodes(current))
+    return count
+
+
+def _module_scope_definitions(statement: ast.stmt) -> list[ast.stmt]:
+    """``def``/``class`` statements nested in ``statement`` whose name is a module global
+    (not inside another function or class)."""
+    found = []
+    pending: list[ast.AST] = [statement]
+    while pending:
+        current = pending.pop()
+        for child in ast.iter_child_nodes(current):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                found.append(child)
+            elif isinstance(child, (ast.stmt, ast.excepthandler)):
+                pending.append(child)
+    return sorted(found, key=lambda node: node.lineno)
+
+
+# Calls that hand a function to a child process: Process(target=...), a pool's or an
+# executor's map/apply/submit, torch's spawn.
+_HANDS_TO_CHILD = {
+    "Process",
+    "map",
+    "imap",
+    "imap_unordered",
+    "starmap",
+    "map_async",
+    "starmap_async",
+    "apply",
+    "apply_async",
+    "submit",
+    "spawn",
+    "start_processes",
+}
+
+
+def _lambdas_handed_to_children(tree: ast.Module, moved: list[ast.stmt]) -> list[str]:
+    lambdas = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    lambdas[target.id] = node.lineno
+    problems = []
+    for statement in moved:
+        for call in ast.walk(statement):
+            if not isinstance(call, ast.Call):
+                continue
+            func = call.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name not in _HANDS_TO_CHILD:
+                continue
+            for argument in [*call.args, *(keyword.value for keyword in call.keywords)]:
+                if isinstance(argument, ast.Name) and argument.id in lambdas:
+                    problems.append(
+                        f"line {call.lineno} hands {argument.id!r} to a child process, and line "
+                        f"{lambdas[argument.id]} binds it to a lambda: spawn and forkserver "
+                        "children look functions up by name, which a lambda does not have; "
+                        f"write it as `def {argument.id}(...):` at the top level first"
+                    )
+    return problems
 
 
 def _is_definition(node: ast.stmt, index: int) -> bool:
@@ -191,8 +332,11 @@ def _globals_of(table: Any) -> set[str]:
     return names
 
 
-def _global_statement_problems(tree: ast.Module, keep: set[int]) -> list[str]:
+def _global_statement_problems(
+    tree: ast.Module, keep: set[int], hoisted: list[ast.stmt]
+) -> list[str]:
     moved_names = _bound_by([node for i, node in enumerate(tree.body) if i not in keep])
+    moved_names -= {node.name for node in hoisted}
     problems = []
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -208,7 +352,7 @@ def _global_statement_problems(tree: ast.Module, keep: set[int]) -> list[str]:
     return problems
 
 
-def _rewrite(source: str, tree: ast.Module, keep: set[int]) -> str:
+def _rewrite(source: str, tree: ast.Module, keep: set[int], hoisted: list[ast.stmt]) -> str:
     import libcst as cst
     from libcst.metadata import MetadataWrapper, PositionProvider
 
@@ -218,6 +362,9 @@ def _rewrite(source: str, tree: ast.Module, keep: set[int]) -> str:
     module = wrapper.module
     lines_kept = {tree.body[i].lineno for i in keep}
     moved_lines = {node.lineno for i, node in enumerate(tree.body) if i not in keep}
+    # libcst may place a decorated definition at its decorator or at its ``def`` line.
+    hoist_lines = {line for node in hoisted for line in (_first_line(node), node.lineno)}
+    hoist = _Hoist(positions, hoist_lines, cst)
     outside: list[Any] = []
     inside: list[Any] = []
     for statement in module.body:
@@ -225,6 +372,9 @@ def _rewrite(source: str, tree: ast.Module, keep: set[int]) -> str:
         end = positions[statement].end.line
         lines = set(range(start, end + 1))
         if lines & moved_lines and not (lines & lines_kept and _is_simple_line(statement)):
+            if hoist.starts and not _is_simple_line(statement):
+                statement = statement.visit(hoist.transformer())
+                outside.extend(hoist.take())
             inside.extend(_unwrap_main_guard(statement, cst))
         else:
             outside.append(statement)
@@ -239,6 +389,8 @@ def _rewrite(source: str, tree: ast.Module, keep: set[int]) -> str:
     while blank < len(lines) and lines[blank].comment is None:
         blank += 1
     leading = lines[:blank]
+    if hoisted and len(leading) < 2:
+        leading = [cst.EmptyLine(), cst.EmptyLine()]
     inside[0] = first.with_changes(leading_lines=lines[blank:])
     guard = cst.If(
         test=cst.parse_expression(GUARD_TEST),
@@ -246,6 +398,67 @@ def _rewrite(source: str, tree: ast.Module, keep: set[int]) -> str:
         leading_lines=leading or [cst.EmptyLine(), cst.EmptyLine()],
     )
     return module.with_changes(body=[*outside, guard]).code
+
+
+def _first_line(node: ast.stmt) -> int:
+    decorators = getattr(node, "decorator_list", [])
+    return min([node.lineno, *(decorator.lineno for decorator in decorators)])
+
+
+class _Hoist:
+    """Takes the hoisted ``def``/``class`` statements out of a moved compound statement
+    (an emptied block gets ``pass``); ``take`` hands them over for the top level."""
+
+    def __init__(self, positions: Any, starts: set[int], cst: Any) -> None:
+        self.positions = positions
+        self.starts = starts
+        self.cst = cst
+        self.taken: list[Any] = []
+        self.removed: set[Any] = set()  # the original nodes taken out
+
+    def transformer(self) -> Any:
+        cst = self.cst
+        hoist = self
+
+        class Transformer(cst.CSTTransformer):
+            def leave_FunctionDef(self, original: Any, updated: Any) -> Any:
+                return hoist.leave_definition(original, updated)
+
+            def leave_ClassDef(self, original: Any, updated: Any) -> Any:
+                return hoist.leave_definition(original, updated)
+
+            def leave_IndentedBlock(self, original: Any, updated: Any) -> Any:
+                if not updated.body:
+                    return updated.with_changes(body=[cst.SimpleStatementLine([cst.Pass()])])
+                first = updated.body[0]
+                if original.body[0] in hoist.removed:
+                    # The block's new first statement loses the blank lines that
+                    # separated it from the hoisted definition.
+                    lines = list(first.leading_lines)
+                    while lines and lines[0].comment is None:
+                        lines.pop(0)
+                    updated = updated.with_changes(
+                        body=[first.with_changes(leading_lines=lines), *updated.body[1:]]
+                    )
+                return updated
+
+        return Transformer()
+
+    def leave_definition(self, original: Any, updated: Any) -> Any:
+        position = self.positions.get(original)
+        if position is None or position.start.line not in self.starts:
+            return updated
+        leading = list(updated.leading_lines)
+        while leading and leading[0].comment is None:
+            leading.pop(0)
+        leading = [self.cst.EmptyLine(), self.cst.EmptyLine(), *leading]
+        self.taken.append(updated.with_changes(leading_lines=leading))
+        self.removed.add(original)
+        return self.cst.RemoveFromParent()
+
+    def take(self) -> list[Any]:
+        taken, self.taken = self.taken, []
+        return taken
 
 
 def _without_indented_blank_lines(statement: Any, cst: Any) -> Any:

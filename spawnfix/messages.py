@@ -358,7 +358,8 @@ def fix_refused(path: str, problems: Sequence[str]) -> str:
         [
             f"{path}: not fixed, the move would change what the program does:",
             *(f"  - {problem}" for problem in problems),
-            "  Move those assignments up, into the functions that need them, or pass them "
-            "as arguments; or run with --force to apply the move anyway.",
+            "  Change those lines first (move assignments into the functions that need "
+            "them, or pass them as arguments; give a function a `def`), then run fix again; "
+            "or run with --force to apply the move anyway.",
         ]
     )

@@ -149,7 +149,7 @@ def test_fixed_library_script_runs_without_spawnfix(fix_env, envs, scripts, tmp_
         assert run.stdout == expected, run.output
 
 
-def _run_script(env, scripts, script, method, work):
+def _run_script(env, scripts, script, method, work, timeout=180):
     """Run a private copy of ``scripts`` (scripts such as mkdir_before_pool leave files)."""
     from support.scripts import free_port
 
@@ -160,7 +160,7 @@ def _run_script(env, scripts, script, method, work):
         env.python,
         [f"{script}.py"],
         copy,
-        timeout=180,
+        timeout=timeout,
         SPAWNFIX="0",
         START_METHOD=method,
         MARKER_FILE=str(marker_dir / "markers.txt"),
@@ -324,3 +324,45 @@ def test_fix_refuses_a_global_statement_for_a_moved_name(fix_env, tmp_path):
     assert result.returncode == 1, result.output
     assert "reads the global 'count', which line 15 assigns after" in result.stderr, result.output
     assert result.stdout == ""
+
+
+# Scripts that define what a child needs inside the compound statement that starts it.
+HOISTED_SHAPES = [
+    "fix_shapes/def_in_for",
+    "fix_shapes/class_in_with",
+    "fix_shapes/class_in_try",
+    "fix_shapes/def_in_if",
+]
+
+
+@pytest.mark.parametrize("script", HOISTED_SHAPES)
+def test_fix_hoists_what_children_look_up(fix_env, scripts, tmp_path, script):
+    """The definition moves out to the top level (children find it by name), the rest
+    under the guard: SPAWNFIX=0 under spawn and forkserver prints fork's output, check
+    passes. The original under spawn without spawnfix fails."""
+    reference = _run_script(fix_env, scripts, script, "fork", tmp_path / "fork")
+    assert reference.returncode == 0, reference.output
+    native = _run_script(fix_env, scripts, script, "spawn", tmp_path / "native", timeout=10)
+    assert native.stdout != reference.stdout, native.output
+    assert "bootstrapping phase" in native.stderr, native.output
+    fixed = spawnfix_cli(fix_env, ["fix", "--write", f"{script}.py"], scripts)
+    assert fixed.returncode == 0, fixed.output
+    assert spawnfix_cli(fix_env, ["check", f"{script}.py"], scripts).returncode == 0
+    new_source = (scripts / f"{script}.py").read_text()
+    assert '\nif __name__ == "__main__":\n' in new_source
+    for method in ("spawn", "forkserver"):
+        run = _run_script(fix_env, scripts, script, method, tmp_path / method)
+        assert run.returncode == 0 and not run.timed_out, run.output
+        assert run.stdout == reference.stdout, run.output
+
+
+def test_fix_refuses_a_lambda_handed_to_a_child(fix_env, scripts):
+    """A Process target bound by a top-level lambda statement has no name a child could
+    look up: fix refuses (exit 1, nothing written) and says what to write instead."""
+    path = scripts / "fix_shapes" / "lambda_target.py"
+    before = path.read_text()
+    result = spawnfix_cli(fix_env, ["fix", "--write", "fix_shapes/lambda_target.py"], scripts)
+    assert result.returncode == 1, result.output
+    assert "not fixed" in result.stderr and "binds it to a lambda" in result.stderr, result.output
+    assert "write it as `def show(...):`" in result.stderr, result.output
+    assert path.read_text() == before
