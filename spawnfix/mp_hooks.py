@@ -211,6 +211,11 @@ def prepare_child_data(
         if what == WANDB_INIT and (before is None or line < before)
     ]
     _log_site(site, script.path)
+    if name == FORKSERVER_PRELOAD_CALL and _dynamically_guarded(site):
+        # 3.13.8+/3.14 run the main script in the fork server, where current_process()
+        # is "MainProcess" too: the dynamic guard would start the program there.
+        _withhold_main_from_fork_server(data, script.path)
+        return
     if statement is None and not start_method_lines and not wandb_lines:
         if _sent_plan is not None:
             _attach_plan(data, name, _sent_plan, package, "as sent before")
@@ -258,9 +263,16 @@ def _attach_plan(
     log_decision("child gets a re-run plan (%s): %r", origin, data[PREPARATION_KEY])
 
 
+def _dynamically_guarded(site: Any) -> bool:
+    from spawnfix import main_script
+
+    statement = site.statement if site is not None else None
+    return statement is not None and statement.guard == main_script.GUARD_DYNAMIC
+
+
 def _withhold_main_from_fork_server(data: dict[str, Any], path: str) -> None:
     data.pop("init_main_from_path", None)
-    log_decision("fork server will not preload %s (unguarded code)", path)
+    log_decision("fork server will not preload %s (unguarded or dynamically guarded)", path)
 
 
 def _hazards(

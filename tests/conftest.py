@@ -1,8 +1,10 @@
 """Session fixtures: the wheel built once per run, and cached virtual environments.
 
 Python versions for the multiprocessing matrix come from ``SPAWNFIX_TEST_PYTHONS``
-(default ``3.9 3.11 3.13``; the full matrix is ``3.8 3.9 3.10 3.11 3.12 3.13``). A version
-that is not installed is skipped with a message naming it.
+(default ``3.9 3.11 3.13 3.14 3.15``; the full matrix is ``3.8`` to ``3.15``). 3.8 to 3.13
+come from pyenv; 3.14 and 3.15 are Debian unstable's real builds, provisioned by the tests
+themselves (``support.debian_python``). A version that cannot be had is skipped with a
+message naming it and why.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pytest
 from support import venvs
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_PYTHONS = "3.9 3.11 3.13"
+DEFAULT_PYTHONS = "3.9 3.11 3.13 3.14 3.15"
 
 
 def matrix_pythons() -> list[str]:
@@ -52,7 +54,10 @@ class EnvFactory:
         """The interpreter for ``version``, or skip the test when it is not installed."""
         exe = venvs.find_python(version)
         if exe is None:
-            pytest.skip(f"Python {version} is not installed (pyenv install {version})")
+            from support import debian_python
+
+            reason = debian_python.last_failure.get(version)
+            pytest.skip(reason or f"Python {version} is not installed (pyenv install {version})")
         return exe
 
     def get(self, version: str, requirements: tuple = (), with_spawnfix: bool = True):

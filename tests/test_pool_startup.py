@@ -160,8 +160,13 @@ def test_pool_stopped_before_it_is_built(main_env, tmp_path, start_method):
     stopped once built, each round ends with WorkerStartupError, no traceback from a
     spawnfix thread, nothing left running."""
     run = _run(
-        main_env.python, "built_after_watchdog", start_method, tmp_path,
-        timeout=120, check_leftovers=True, ROUNDS="2",
+        main_env.python,
+        "built_after_watchdog",
+        start_method,
+        tmp_path,
+        timeout=120,
+        check_leftovers=True,
+        ROUNDS="2",
     )
     result = run.result
     assert result.returncode == 0, result.output
@@ -181,8 +186,13 @@ def test_failing_pools_in_a_row_each_fail_fast(main_env, tmp_path, start_method)
     spawnfix thread ever prints a traceback."""
     rounds = STRESS_ROUNDS[start_method]
     run = _run(
-        main_env.python, "initializer_raises_repeatedly", start_method, tmp_path,
-        timeout=180, check_leftovers=True, ROUNDS=str(rounds),
+        main_env.python,
+        "initializer_raises_repeatedly",
+        start_method,
+        tmp_path,
+        timeout=180,
+        check_leftovers=True,
+        ROUNDS=str(rounds),
     )
     result = run.result
     assert result.stdout == f"stopped {rounds} of {rounds}\n", result.output

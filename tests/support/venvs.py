@@ -20,13 +20,18 @@ CACHE_ROOT = Path(
     os.environ.get("SPAWNFIX_TEST_VENVS", Path.home() / ".cache" / "spawnfix-test-venvs")
 )
 INSTALL_TIMEOUT = 1800
-PYTHON_VERSIONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
+PYTHON_VERSIONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15")
 
 
 def find_python(version: str) -> str | None:
-    """Path of an interpreter for ``version`` (pyenv, then PATH), or None."""
+    """Path of an interpreter for ``version`` (pyenv, then PATH; 3.14 and 3.15: Debian's
+    real builds, provisioned by ``support.debian_python``), or None."""
     if f"{sys.version_info[0]}.{sys.version_info[1]}" == version:
         return sys.executable
+    from support import debian_python
+
+    if version in debian_python.REAL_VERSIONS:
+        return debian_python.provision(version)
     pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
     candidates = sorted(Path(pyenv_root, "versions").glob(f"{version}.*"), reverse=True)
     for candidate in candidates:
@@ -95,7 +100,15 @@ def create(path: Path, python: str) -> Venv:
     if path.exists():
         shutil.rmtree(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    run_checked([python, "-m", "venv", str(path)])
+    from support.debian_python import venv_pip_wheel
+
+    pip_wheel = venv_pip_wheel(python)
+    if pip_wheel is None:
+        run_checked([python, "-m", "venv", str(path)])
+    else:
+        run_checked([python, "-m", "venv", "--without-pip", str(path)])
+        venv = Venv(path)
+        run_checked([venv.python, f"{pip_wheel}/pip", "install", "-q", "--no-index", pip_wheel])
     return Venv(path)
 
 
