@@ -26,9 +26,13 @@ its arguments, ``Pool`` and ``ProcessPoolExecutor`` tasks and results, ``Queue``
 cloudpickle (what loky, joblib, dask and Ray use) is imported only when something is
 actually sent by value. Default mode: one ``SentByValueWarning`` per process tree, from
 the parent; ``quiet``: none; ``strict``: ``ChildPicklingError`` instead of sending by value.
-What cannot be pickled even by value (an open file, a ``threading.Lock``, a generator)
-raises ``ChildPicklingError``, naming the object, where it sits in what was being sent,
-and the fix. Not covered: the ``multiprocess`` fork (dill already pickles by value) and
+Only pickle's by-reference failures are retried by value. Any other pickling error, and
+one the by-value attempt cannot repair either (an open file, a ``threading.Lock``, an
+object whose ``__reduce__`` raises), reaches the program as the standard library's own
+exception, same object and type (a ``Queue``'s ``_on_queue_feeder_error`` sees it as
+without spawnfix); for a process launch it gets a note naming the object, where it sits
+in what was being sent, why fork did not need it, and the fix.
+Not covered: the ``multiprocess`` fork (dill already pickles by value) and
 ``billiard``.
 
 Installed at the first spawn or forkserver launch (``spawnfix.mp_hooks``), never for a
@@ -61,6 +65,10 @@ class _NeedsByValue(Exception):
     """Raised by the scanning pickler at the first object of an interactive __main__."""
 
 
+class _ByValueFailed(Exception):
+    """The by-value attempt failed too: the program gets the standard library's error."""
+
+
 def install(reduction: "Any") -> None:
     """Wrap ``reduction.ForkingPickler.dumps`` and ``reduction.dump``; idempotent."""
     if _patched:
@@ -81,12 +89,30 @@ def install(reduction: "Any") -> None:
         except Exception as error:
             if not _is_pickling_failure(error):
                 raise
+            if not _by_value_could_help(obj, error):
+                _teach(error, obj, popen)
+                raise
             reason = error
         if popen is not None:
             # A failed attempt may have registered descriptors to pass to the child; the
             # second attempt registers them again (spawn rejects duplicates).
             del popen._fds[fds_before:]
-        return _dumps_by_value(cls, obj, protocol, reason)
+        try:
+            return _dumps_by_value(cls, obj, protocol, reason)
+        except _ByValueFailed:
+            pass
+        if popen is not None:
+            del popen._fds[fds_before:]
+        if isinstance(reason, BaseException):
+            _teach(reason, obj, popen)
+            raise reason
+        # The interactive scan never tried the standard pickler: its error is the one
+        # the program would have seen without spawnfix.
+        try:
+            return original_dumps(cls, obj, protocol)
+        except Exception as error:
+            _teach(error, obj, popen)
+            raise
 
     def dump(obj: "Any", file: "Any", protocol: "Any" = None) -> None:
         # The process object goes into the launch buffer after the preparation data:
@@ -203,14 +229,59 @@ def _dumps_by_value(cls: "Any", obj: "Any", protocol: "Any", reason: "Any") -> "
     from spawnfix import config
 
     if config.current().mode == config.STRICT and _by_value_objects(obj):
-        raise _teaching_error(obj, reason, strict=True)
+        raise _strict_refusal(obj, reason)
     buffer = io.BytesIO()
     try:
         _by_value_pickler_class(cls)(buffer, protocol).dump(obj)
     except Exception as error:
-        raise _teaching_error(obj, error, strict=False) from error
+        raise _ByValueFailed() from error
     _announce(obj, reason)
     return buffer.getbuffer()
+
+
+# What the standard pickler says when it cannot find a function or class by reference
+# (3.8-3.15 wordings): only such failures can be repaired by value.
+_BY_REFERENCE_FAILURES = (
+    "Can't pickle local object",
+    "Can't get local object",
+    "Can't get local attribute",
+    "attribute lookup",
+    "it's not found as",
+    "it's not the same object as",
+    "<lambda>",
+    "<locals>",
+)
+
+
+def _by_value_could_help(obj: "Any", error: BaseException) -> bool:
+    """Whether ``error`` is pickle's by-reference failure (a lambda, a local function or
+    class), the only kind that sending by value repairs; any other pickling error (an
+    object whose ``__reduce__`` raises, an open file) reaches the program unchanged."""
+    text = str(error)
+    if any(words in text for words in _BY_REFERENCE_FAILURES):
+        return True
+    return bool(_by_value_objects(obj))
+
+
+def _teach(error: BaseException, obj: "Any", popen: "Any") -> None:
+    """Add to the standard library's error, for a process launch, what cannot be sent,
+    where it sits, why fork did not need it, and the fix (a note on 3.11+, else the
+    message); the type stays the same."""
+    if popen is None:
+        return  # a queue or pipe message: pickled under fork too, nothing to explain
+    try:
+        from spawnfix import messages
+
+        culprit, where = _locate_unpicklable(obj)
+        text = messages.unpicklable_for_child(culprit, where, error)
+        if hasattr(error, "add_note"):
+            error.add_note(text)
+        elif len(error.args) == 1 and isinstance(error.args[0], str):
+            error.args = (f"{error.args[0]}\n{text}",)
+    except Exception as failure:  # the explanation is optional, the error is not
+        from spawnfix.diagnostics import log_decision
+
+        log_decision("could not explain a pickling error: %r", failure)
 
 
 # cloudpickle-based picklers by ForkingPickler class, made on first use.
@@ -331,16 +402,13 @@ def _name_of(obj: "Any") -> str:
     return f"{kind} {obj.__qualname__} ({path}:{line})"
 
 
-def _teaching_error(obj: "Any", reason: "Any", strict: bool) -> BaseException:
+def _strict_refusal(obj: "Any", reason: "Any") -> BaseException:
     from spawnfix import messages
     from spawnfix.errors import ChildPicklingError
 
-    if strict:
-        return ChildPicklingError(
-            messages.by_value_refused([_name_of(item) for item in _by_value_objects(obj)], reason)
-        )
-    culprit, where = _locate_unpicklable(obj)
-    return ChildPicklingError(messages.unpicklable_for_child(culprit, where, reason))
+    return ChildPicklingError(
+        messages.by_value_refused([_name_of(item) for item in _by_value_objects(obj)], reason)
+    )
 
 
 def _locate_unpicklable(obj: "Any") -> "tuple[Any, str]":

@@ -45,8 +45,9 @@ class SentByValueWarning(UserWarning):
 
 
 class ChildPicklingError(pickle.PicklingError, TypeError):
-    """Raised when something a child needs cannot be pickled, even by value (an open file,
-    a ``threading.Lock``, a generator), or, in strict mode, instead of sending by value.
+    """Raised in strict mode (``SPAWNFIX=strict``) instead of sending a function or class
+    to a child by value. (Something that cannot be pickled even by value, an open file or
+    a ``threading.Lock``, raises the standard library's own error, with a note.)
 
     A ``pickle.PicklingError`` and a ``TypeError``, the two errors the standard library
     raises for the same situation (``except`` clauses written for either still work); its

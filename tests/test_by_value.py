@@ -133,13 +133,16 @@ def test_strict_mode_refuses_with_the_fix(main_env, tmp_path):
 
 @pytest.mark.parametrize("start_method", START_METHODS)
 def test_unpicklable_argument_teaches(main_env, tmp_path, start_method):
-    """An open file as a Process argument: an error naming it, its place, fork, the fix."""
+    """An open file as a Process argument: the standard library's own TypeError (the
+    type the program would catch), with a note naming it, its place, fork, the fix."""
     run = run_corpus(
         main_env.python, "unpicklable_argument", start_method, FILE, tmp_path, folder=FOLDER
     )
     stderr = run.result.stderr
     assert run.result.returncode != 0, run.result.output
-    assert "ChildPicklingError: Cannot send <_io.TextIOWrapper name='/dev/null'" in stderr, stderr
+    assert "TypeError: cannot pickle '_io.TextIOWrapper' object\n" in stderr, stderr
+    assert "ChildPicklingError" not in stderr, stderr
+    assert "Cannot send <_io.TextIOWrapper name='/dev/null'" in stderr, stderr
     assert "it is args[0] of Process(target=write_line)" in stderr
     assert "Under fork this worked because the child got a copy" in stderr
     assert "a path instead of an open file" in stderr
@@ -216,3 +219,32 @@ def test_no_cloudpickle_import_when_nothing_goes_by_value(main_env, tmp_path):
     script.write_text(code)
     result = run_python(main_env.python, [str(script)], tmp_path)
     assert result.stdout == "[1, 2] False\n", result.output
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_unrepairable_pickling_error_reaches_the_program_unchanged(
+    envs, tmp_path, version, start_method
+):
+    """An object whose ``__reduce__`` raises AttributeError, put on a Queue after a spawn
+    child started: the queue's ``_on_queue_feeder_error`` hook gets that AttributeError,
+    as without spawnfix (by value never replaces an error it cannot repair)."""
+    python = envs.get(version).python
+    runs = [
+        run_corpus(
+            python,
+            "queue_feeder_error",
+            start_method,
+            FILE,
+            tmp_path / mode,
+            folder=FOLDER,
+            SPAWNFIX=mode,
+        )
+        for mode in ("1", "0")
+    ]
+    expected = (
+        "feeder saw ('AttributeError', 'no reduce here', 'NotSerializable')\nthen got after\n"
+    )
+    for run in runs:
+        assert run.result.returncode == 0, run.result.output
+        assert run.result.stdout == expected, run.result.output
