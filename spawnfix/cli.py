@@ -121,6 +121,10 @@ def _default_start_method() -> str:
 
 
 def _hook_source() -> str:
+    from spawnfix import startup
+
+    if startup.started_by is not None:
+        return startup.started_by
     stub = sys.modules.get("sitecustomize")
     stub_file = getattr(stub, "__file__", "") or ""
     if os.path.dirname(os.path.abspath(stub_file)) == os.path.abspath(stub_directory()):

@@ -338,6 +338,19 @@ def unpicklable_for_child(culprit: object, where: str, reason: object) -> str:
     )
 
 
+def needs_newer_python(error: SyntaxError, what: str, version: str) -> str:
+    """``spawnfix check`` on a file written for a newer Python than the one running it."""
+    import sys
+
+    running = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    line = (error.text or "").strip()
+    return (
+        f"cannot read this file with Python {running}: line {error.lineno} (`{line}`) uses "
+        f"{what}, new in Python {version}. Run spawnfix check with Python {version} or newer "
+        f"(python{version} -m spawnfix check ...)."
+    )
+
+
 def check_summary(count: int) -> str:
     """Said by ``spawnfix check`` after its findings."""
     return (

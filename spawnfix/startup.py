@@ -25,6 +25,8 @@ import sys
 # Whether activate() has run in this process, and what it decided (for `spawnfix doctor`).
 _activated = False
 status = []
+# The .pth or .start file whose line called activate() (site's frame says), or None.
+started_by = None
 
 # Callbacks waiting for their module, by module name; an entry is removed when it runs.
 _pending = {}
@@ -40,11 +42,12 @@ SPAWN_MODULES = tuple(f"{package}.spawn" for package in MULTIPROCESSING_PACKAGES
 
 def activate():
     """Install spawnfix's lazy hooks in this interpreter (idempotent, never raises)."""
-    global _activated
+    global _activated, started_by
     if _activated:
         return
     _activated = True
     try:
+        started_by = _startup_file(sys._getframe(1))
         _activate()
     except Exception as error:  # fail open: the user's program must start regardless
         status.append(f"activation failed: {error!r}")
@@ -54,6 +57,20 @@ def activate():
             log_decision("activation failed, spawnfix is inactive: %r", error)
         except Exception:
             pass
+
+
+def _startup_file(frame):
+    # site runs a .pth import line with exec() in a frame holding ``fullname`` (3.8-3.15)
+    # and calls a .start entry point from a frame holding ``filename`` (3.15+, PEP 829).
+    for _ in range(3):
+        if frame is None:
+            return None
+        for name in ("fullname", "filename"):
+            value = frame.f_locals.get(name)
+            if isinstance(value, str) and value.endswith(("spawnfix.pth", "spawnfix.start")):
+                return value
+        frame = frame.f_back
+    return None
 
 
 def is_active():

@@ -91,8 +91,47 @@ def check_file(path: str) -> list[Finding]:
         tree = ast.parse(source, path)
     except (OSError, SyntaxError, ValueError) as error:
         line = getattr(error, "lineno", None) or 1
-        return [Finding(path, line, 1, "E999", f"cannot read this file: {error}")]
+        message = f"cannot read this file: {error}"
+        newer = newer_syntax(error) if isinstance(error, SyntaxError) else None
+        if newer is not None:
+            from spawnfix import messages
+
+            message = messages.needs_newer_python(error, *newer)
+        return [Finding(path, line, 1, "E999", message)]
     return check_tree(tree, path)
+
+
+# Syntax newer than some supported Python, recognised on the line the parser rejects:
+# (pattern, what it is, the first Python that reads it).
+_NEWER_SYNTAX = (
+    (r"^\s*lazy\s+(import|from)\s", "`lazy import` (PEP 810)", (3, 15)),
+    (
+        r"(?<![\w\"'])t(r|R)?[\"']|(?<![\w\"'])(r|R)t[\"']",
+        "a template string t'...' (PEP 750)",
+        (3, 14),
+    ),
+    (
+        r"^\s*except\*?\s+[\w.]+\s*,\s*[\w.]+.*:",
+        "`except A, B:` without brackets (PEP 758)",
+        (3, 14),
+    ),
+    (r"^\s*type\s+\w+(\[.*\])?\s*=", "a `type` alias statement (PEP 695)", (3, 12)),
+    (r"^\s*(async\s+)?(def|class)\s+\w+\[", "type parameters `[T]` (PEP 695)", (3, 12)),
+    (r"^\s*except\s*\*", "`except*` (PEP 654)", (3, 11)),
+    (r"^\s*match\s+.+:\s*$", "a `match` statement (PEP 634)", (3, 10)),
+)
+
+
+def newer_syntax(error: SyntaxError) -> Optional[tuple[str, str]]:
+    """(what, "3.X") when the line the parser rejected uses syntax of a newer Python than
+    this one, so that the finding can say which Python reads the file."""
+    import re
+
+    text = error.text or ""
+    for pattern, what, version in _NEWER_SYNTAX:
+        if sys.version_info[:2] < version and re.search(pattern, text):
+            return what, f"{version[0]}.{version[1]}"
+    return None
 
 
 def check_tree(tree: ast.Module, path: str) -> list[Finding]:

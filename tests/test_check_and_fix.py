@@ -366,3 +366,25 @@ def test_fix_refuses_a_lambda_handed_to_a_child(fix_env, scripts):
     assert "not fixed" in result.stderr and "binds it to a lambda" in result.stderr, result.output
     assert "write it as `def show(...):`" in result.stderr, result.output
     assert path.read_text() == before
+
+
+LAZY_IMPORT_SCRIPT = """\
+import multiprocessing as mp
+lazy import json
+with mp.Pool(2) as pool:
+    print(json.dumps(pool.map(abs, [-1])))
+"""
+
+
+def test_check_names_the_python_a_newer_syntax_needs(fix_env, envs, tmp_path):
+    """A PEP 810 ``lazy import`` script: checked by 3.11, E999 says which syntax and which
+    Python reads it; checked by real 3.15, the process start is found."""
+    script = tmp_path / "lazy_train.py"
+    script.write_text(LAZY_IMPORT_SCRIPT)
+    old = spawnfix_cli(fix_env, ["check", str(script)], tmp_path)
+    assert old.returncode == 1, old.output
+    assert "E999 cannot read this file with Python 3.11: line 2 (`lazy import json`)" in old.stdout
+    assert "`lazy import` (PEP 810), new in Python 3.15" in old.stdout, old.output
+    new = spawnfix_cli(envs.get("3.15"), ["check", str(script)], tmp_path)
+    assert new.returncode == 1, new.output
+    assert f"{script}:3:6: SPX001 mp.Pool() creates a process Pool" in new.stdout, new.output

@@ -38,6 +38,25 @@ def test_hook_is_active_after_install(main_env, tmp_path):
     assert result.stdout.split() == ["True", "1"], result.output
 
 
+# The file each Python's site runs the hook from: PEP 829 (3.15+) prefers the .start
+# entry point and ignores the import line of the .pth beside it.
+HOOK_FILE = {"3.9": "spawnfix.pth", "3.14": "spawnfix.pth", "3.15": "spawnfix.start"}
+
+
+@pytest.mark.parametrize("version", sorted(HOOK_FILE))
+def test_one_activation_and_doctor_names_the_hook_file(envs, tmp_path, version):
+    """Each interpreter activates once (one finder), and ``spawnfix doctor`` names the file
+    whose line really started the hook."""
+    env = envs.get(version)
+    probe = PROBE.replace("print(", "print(s.started_by, ")
+    result = run_python(env.python, ["-c", probe], tmp_path)
+    started_by, active, finders = result.stdout.split()
+    assert (active, finders) == ("True", "1"), result.output
+    assert Path(started_by) == env.site_packages / HOOK_FILE[version], result.output
+    doctor = run_python(env.python, ["-m", "spawnfix", "doctor"], tmp_path)
+    assert f"hook: active, started by {started_by}\n" in doctor.stdout, doctor.output
+
+
 def test_startup_imports_nothing_heavy(main_env, tmp_path):
     """Startup imports none of wrapt, multiprocessing, wandb, typing, logging, ast."""
     code = f"import sys; print(sorted(m for m in sys.modules if m.startswith({HEAVY!r})))"
