@@ -9,7 +9,7 @@ This module stays tiny because the startup hook imports it in every process: the
 exception classes are loaded from ``spawnfix.errors`` on first access.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the package's one version (pyproject.toml reads it from here)
 
 __all__ = [
     "ChildPicklingError",
@@ -19,10 +19,29 @@ __all__ = [
     "UnguardedMainWarning",
     "WorkerStartupError",
     "__version__",
+    "activate",
 ]
 
+# Type checkers read the real names; at run time importing them is deferred (the startup
+# hook imports this module in every process, and ``typing`` costs milliseconds).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from spawnfix.errors import (
+        ChildPicklingError,
+        SentByValueWarning,
+        SpawnfixConfigWarning,
+        UnguardedMainError,
+        UnguardedMainWarning,
+        WorkerStartupError,
+    )
+    from spawnfix.startup import activate
 
-def __getattr__(name):
+
+def __getattr__(name: str) -> object:
+    if name == "activate":
+        from spawnfix.startup import activate
+
+        return activate
     if name in __all__ and name != "__version__":
         from spawnfix import errors
 

@@ -40,7 +40,7 @@ MULTIPROCESSING_PACKAGES = ("multiprocessing", "multiprocess", "billiard")
 SPAWN_MODULES = tuple(f"{package}.spawn" for package in MULTIPROCESSING_PACKAGES)
 
 
-def activate():
+def activate() -> None:
     """Install spawnfix's lazy hooks in this interpreter (idempotent, never raises)."""
     global _activated, started_by
     if _activated:
@@ -73,7 +73,7 @@ def _startup_file(frame):
     return None
 
 
-def is_active():
+def is_active() -> bool:
     """Whether the hooks were installed in this process."""
     return _activated and "hooks registered" in status
 

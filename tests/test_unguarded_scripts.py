@@ -233,3 +233,35 @@ def test_dynamic_guard_with_fork_server_main_preload(envs, tmp_path, version):
         started = {pid for pid, module, event in native.markers if event == "start"}
         ended = {pid for pid, module, event in native.markers if event == "end"}
         assert started - ended, native.markers
+
+
+# Scripts that name no start method: on 3.14+ Linux they get forkserver, and with it the
+# fork server's own run of the main script.
+DEFAULT_METHOD = {
+    "default_pool": "sum 2470",
+    "default_process": "exitcode 0",
+    "default_executor": "sum 285",
+}
+
+
+@pytest.mark.parametrize("invocation", INVOCATIONS)
+@pytest.mark.parametrize("script", sorted(DEFAULT_METHOD))
+@pytest.mark.parametrize("version", [v for v in matrix_pythons() if _main_preloaded(v)])
+def test_default_start_method_scripts(envs, tmp_path, version, script, invocation):
+    """No start method named, real 3.14/3.15 (forkserver default): fork's output with
+    spawnfix; natively the fork server dies running the script (3.14:
+    ConnectionResetError in the parent) or every child dies (3.15)."""
+    env = envs.get(version)
+    expected = DEFAULT_METHOD[script]
+    run = run_corpus(env.python, script, "", invocation, tmp_path / "on")
+    assert run.result.returncode == 0, run.result.output
+    assert expected in run.result.stdout, run.result.output
+    assert run.result.stderr.count("UnguardedMainWarning") == 1, run.result.output
+    native = run_corpus(
+        env.python, script, "", invocation, tmp_path / "off", timeout=15, SPAWNFIX="0"
+    )
+    assert expected not in native.result.stdout, native.result.output
+    assert any(
+        sign in native.result.stderr
+        for sign in ("ConnectionResetError", "bootstrapping phase", "BrokenProcessPool")
+    ), native.result.output
