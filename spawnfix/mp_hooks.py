@@ -91,6 +91,8 @@ def install(spawn_module: Any) -> None:
         except Exception as error:  # fail open: the child starts as it would without us
             log_decision("spawn-site check failed, child started unchanged: %r", error)
         _add_startup_reporter(data, caller)
+        if name != FORKSERVER_PRELOAD_CALL and package == "multiprocessing":
+            _add_inherited_config(data)
         return data
 
     get_preparation_data.__wrapped__ = original  # type: ignore[attr-defined]
@@ -123,6 +125,16 @@ def _note_spawn_launch(package: str) -> None:
         by_value.note_spawn_launch()
     except Exception as error:  # fail open: pickling stays the standard library's
         log_decision("by-value pickling not installed: %r", error)
+
+
+def _add_inherited_config(data: dict[str, Any]) -> None:
+    # The parent's logging and warnings configuration, as a fork child would have it.
+    try:
+        from spawnfix import inherited_config
+
+        inherited_config.add_to_preparation(data)
+    except Exception as error:  # fail open: the child starts unconfigured, as natively
+        log_decision("logging/warnings configuration not given to the child: %r", error)
 
 
 def _add_startup_reporter(data: dict[str, Any], caller: Any) -> None:

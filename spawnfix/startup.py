@@ -27,6 +27,8 @@ _activated = False
 status = []
 # The .pth or .start file whose line called activate() (site's frame says), or None.
 started_by = None
+# warnings.filters as the interpreter set them up (recorded when warnings is imported).
+initial_warning_filters = None
 
 # Callbacks waiting for their module, by module name; an entry is removed when it runs.
 _pending = {}
@@ -102,12 +104,20 @@ def _activate():
             when_imported(package, _record_thread_origins)
         when_imported("multiprocessing.pool", _watch_pools)
         when_imported("concurrent.futures.process", _watch_executors)
+        # What a fresh interpreter's warnings filters are: only the program's changes to
+        # them are given to children (spawnfix.inherited_config).
+        when_imported("warnings", _record_initial_warning_filters)
     # By-value pickling is installed at the first spawn or forkserver launch
     # (spawnfix.mp_hooks), and in any process that has imported cloudpickle (a worker
     # that received something by value sends such objects back the same way).
     when_imported("cloudpickle", _send_by_value_back)
     when_imported("wandb", _patch_wandb)
     status.append("hooks registered")
+
+
+def _record_initial_warning_filters(warnings_module):
+    global initial_warning_filters
+    initial_warning_filters = tuple(warnings_module.filters)
 
 
 def _patch_multiprocessing(spawn_module):

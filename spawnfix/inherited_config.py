@@ -1,0 +1,260 @@
+"""The parent's logging and warnings configuration, given to spawn and forkserver children.
+
+Under ``fork`` a worker inherits the parent's configured ``logging`` (its records land in
+the parent's handlers) and ``warnings`` filters. A spawn or forkserver child starts with
+neither: records below WARNING vanish into the last-resort handler, and warnings the
+parent silenced are printed by every worker. This module closes that gap.
+
+Parent side (``add_to_preparation``, called by ``spawnfix.mp_hooks`` for every spawn or
+forkserver launch): when the program has imported ``logging`` and configured something,
+or imported ``warnings``, a ``ConfigSnapshot`` goes into the preparation data:
+
+- loggers (the root and every named logger the program configured): level,
+  ``propagate``, ``disabled``, filters, handlers; ``logging.disable``;
+- handlers, rebuilt in the child: a ``StreamHandler`` on the parent's stdout or stderr
+  writes to the child's; a ``FileHandler`` appends to the same file (never truncates it,
+  whatever mode the parent used; the file is opened at the first record); any other
+  handler is sent if it pickles; each with its level, formatter and filters;
+- ``warnings.filters`` (which already hold ``sys.warnoptions``).
+
+Child side: unpickling the snapshot applies it, before the child imports the main
+script, so that a child's own configuration (a Pool ``initializer``, a DataLoader
+``worker_init_fn``, a ``basicConfig`` the child runs) comes later and has the last word,
+as under fork. Each part is applied on its own; what cannot be rebuilt (a handler that
+does not pickle, a filter or warning category defined in the main script, which the child
+has not imported yet) is left out and named under ``SPAWNFIX_DEBUG``. A program that
+configured nothing sends nothing. Not covered: the ``multiprocess`` and ``billiard``
+forks; children started by spawned children.
+"""
+
+import pickle
+import sys
+
+TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Optional
+
+PREPARATION_KEY = "spawnfix_inherited_config"
+_STYLES = {"PercentStyle": "%", "StrFormatStyle": "{", "StringTemplateStyle": "$"}
+
+
+def add_to_preparation(data: "dict[str, Any]") -> None:
+    """Parent: put the configuration snapshot into a child's preparation data."""
+    snapshot = take_snapshot()
+    if snapshot is not None:
+        data[PREPARATION_KEY] = snapshot
+
+
+def take_snapshot() -> "Optional[ConfigSnapshot]":
+    """The parent's logging and warnings configuration, or None when there is none."""
+    logging_state = _logging_state(sys.modules.get("logging"))
+    filters = _changed_warning_filters(sys.modules.get("warnings"))
+    if logging_state is None and not filters:
+        return None
+    return ConfigSnapshot(logging_state, filters)
+
+
+def _changed_warning_filters(warnings: "Any") -> "Optional[list[bytes]]":
+    from spawnfix import startup
+
+    if warnings is None or tuple(warnings.filters) == startup.initial_warning_filters:
+        return None  # unchanged: the child's own start gives it the same filters
+    return _picklable_items(list(warnings.filters))
+
+
+class ConfigSnapshot:
+    """Travels in the preparation data; unpickling it in the child applies it."""
+
+    def __init__(self, logging_state: "Optional[dict[str, Any]]", filters: "Any") -> None:
+        self.logging_state = logging_state
+        self.filters = filters
+
+    def __reduce__(self) -> "Any":
+        # Each part is its own pickle, so that one the child cannot load (a class of the
+        # main script) costs only that part.
+        return (_apply_in_child, (_dumps(self.logging_state), _dumps(self.filters)))
+
+
+def _dumps(value: "Any") -> "Optional[bytes]":
+    return None if value is None else pickle.dumps(value)
+
+
+def _apply_in_child(logging_bytes: "Optional[bytes]", filter_bytes: "Optional[bytes]") -> None:
+    if filter_bytes is not None:
+        _guarded(_apply_warnings, filter_bytes)
+    if logging_bytes is not None:
+        _guarded(_apply_logging, logging_bytes)
+
+
+def _guarded(apply: "Any", payload: bytes) -> None:
+    try:
+        apply(payload)
+    except Exception as error:  # fail open: the child starts as without spawnfix
+        _log("parent's configuration not applied (%s): %r", apply.__name__, error)
+
+
+def _apply_warnings(payload: bytes) -> None:
+    import warnings
+
+    filters = _loads_items(pickle.loads(payload))
+    warnings.filters[:] = filters
+    refresh = getattr(warnings, "_filters_mutated", None) or getattr(
+        warnings, "_filters_mutated_lock_held", None
+    )
+    if refresh is not None:
+        refresh()
+
+
+# Logging, parent side -------------------------------------------------------------------
+
+
+def _logging_state(logging: "Any") -> "Optional[dict[str, Any]]":
+    if logging is None:
+        return None
+    root = logging.getLogger()
+    named = [
+        (name, logger)
+        for name, logger in list(logging.root.manager.loggerDict.items())
+        if isinstance(logger, logging.Logger) and _configured(logging, logger)
+    ]
+    disable = logging.root.manager.disable
+    root_default = root.level == logging.WARNING and not root.handlers and not root.filters
+    if root_default and not named and not disable:
+        return None
+    handlers: dict[int, Any] = {}
+    loggers = [_logger_spec(logging, "", root, handlers)]
+    loggers += [_logger_spec(logging, name, logger, handlers) for name, logger in named]
+    return {"disable": disable, "loggers": loggers, "handlers": handlers}
+
+
+def _configured(logging: "Any", logger: "Any") -> bool:
+    return bool(
+        logger.level != logging.NOTSET
+        or logger.handlers
+        or logger.filters
+        or not logger.propagate
+        or logger.disabled
+    )
+
+
+def _logger_spec(logging: "Any", name: str, logger: "Any", handlers: "dict[int, Any]") -> dict:
+    for handler in logger.handlers:
+        if id(handler) not in handlers:
+            handlers[id(handler)] = _handler_spec(logging, handler)
+    return {
+        "name": name,
+        "level": logger.level,
+        "propagate": logger.propagate,
+        "disabled": logger.disabled,
+        "filters": _picklable_items(logger.filters),
+        "handlers": [id(handler) for handler in logger.handlers],
+    }
+
+
+def _handler_spec(logging: "Any", handler: "Any") -> "Optional[dict[str, Any]]":
+    common = {
+        "level": handler.level,
+        "formatter": _formatter_spec(logging, handler.formatter),
+        "filters": _picklable_items(handler.filters),
+    }
+    kind = type(handler)
+    if kind is logging.FileHandler:
+        return dict(common, kind="file", path=handler.baseFilename, encoding=handler.encoding)
+    if kind is logging.StreamHandler:
+        stream = getattr(handler, "stream", None)
+        for name in ("stdout", "stderr"):
+            if stream is getattr(sys, name) or stream is getattr(sys, f"__{name}__"):
+                return dict(common, kind="stream", stream=name)
+    try:
+        return dict(common, kind="pickled", handler=pickle.dumps(handler))
+    except Exception as error:
+        _log("logging handler %r not given to children: it does not pickle (%r)", handler, error)
+        return None
+
+
+def _formatter_spec(logging: "Any", formatter: "Any") -> "Optional[Any]":
+    if formatter is None:
+        return None
+    if type(formatter) is logging.Formatter:
+        style = _STYLES.get(type(formatter._style).__name__, "%")
+        return ("standard", formatter._fmt, formatter.datefmt, style)
+    try:
+        return ("pickled", pickle.dumps(formatter))
+    except Exception as error:
+        _log("logging formatter %r not given to children: %r", formatter, error)
+        return None
+
+
+def _picklable_items(items: "list[Any]") -> "list[bytes]":
+    kept = []
+    for item in items:
+        try:
+            kept.append(pickle.dumps(item))
+        except Exception as error:
+            _log("%r not given to children: it does not pickle (%r)", item, error)
+    return kept
+
+
+def _loads_items(items: "list[bytes]") -> "list[Any]":
+    loaded = []
+    for item in items:
+        try:
+            loaded.append(pickle.loads(item))
+        except Exception as error:  # e.g. a class of the main script, not imported yet
+            _log("parent's %r left out in this child: %r", item[:60], error)
+    return loaded
+
+
+# Logging, child side --------------------------------------------------------------------
+
+
+def _apply_logging(payload: bytes) -> None:
+    import logging
+
+    state = pickle.loads(payload)
+    handlers = {
+        key: _rebuild_handler(logging, spec)
+        for key, spec in state["handlers"].items()
+        if spec is not None
+    }
+    for spec in state["loggers"]:
+        logger = logging.getLogger(spec["name"] or None)
+        logger.setLevel(spec["level"])
+        logger.propagate = spec["propagate"]
+        logger.disabled = spec["disabled"]
+        for item in _loads_items(spec["filters"]):
+            logger.addFilter(item)
+        for key in spec["handlers"]:
+            if handlers.get(key) is not None:
+                logger.addHandler(handlers[key])
+    if state["disable"]:
+        logging.disable(state["disable"])
+
+
+def _rebuild_handler(logging: "Any", spec: "dict[str, Any]") -> "Any":
+    try:
+        if spec["kind"] == "file":
+            # Append, never truncate: the parent's file already holds its records.
+            handler = logging.FileHandler(spec["path"], "a", spec["encoding"], delay=True)
+        elif spec["kind"] == "stream":
+            handler = logging.StreamHandler(getattr(sys, spec["stream"]))
+        else:
+            return pickle.loads(spec["handler"])
+        handler.setLevel(spec["level"])
+        formatter = spec["formatter"]
+        if formatter is not None and formatter[0] == "standard":
+            handler.setFormatter(logging.Formatter(formatter[1], formatter[2], formatter[3]))
+        elif formatter is not None:
+            handler.setFormatter(pickle.loads(formatter[1]))
+        for item in _loads_items(spec["filters"]):
+            handler.addFilter(item)
+        return handler
+    except Exception as error:
+        _log("parent's logging handler %r left out in this child: %r", spec.get("kind"), error)
+        return None
+
+
+def _log(message: str, *args: "Any") -> None:
+    from spawnfix.diagnostics import log_decision
+
+    log_decision(message, *args)

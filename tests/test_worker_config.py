@@ -1,0 +1,85 @@
+"""Workers configured like the parent (issue 19): logging and warnings as under fork.
+
+A guarded script configures logging or warnings in ``main()`` (CASE), then a Pool's
+workers log and warn. Under spawn and forkserver with spawnfix, stdout, stderr and the
+log file left behind are those of the same script under fork; with ``SPAWNFIX=0`` the
+workers' records are lost or their warnings printed (asserted), except where the child's
+own configuration (a Pool initializer) decides, which is the same with and without.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import matrix_pythons
+from corpus_runs import FILE, run_corpus
+
+FOLDER = "worker_config"
+# case -> whether the native spawn run differs from fork (the loss spawnfix repairs)
+CASES = {
+    "file": True,
+    "stdout_format": True,
+    "disable": True,
+    "ignore_warnings": True,
+    "error_warnings": True,
+    "initializer_wins": False,
+}
+
+
+def _observed(run, folder) -> tuple:
+    """What a user sees: stdout and stderr (order across workers and the run's folder
+    normalised), exit code."""
+    result = run.result
+
+    def lines(text: str) -> list[str]:
+        return sorted(text.replace(str(folder), "<run>").splitlines())
+
+    return result.returncode, lines(result.stdout), lines(result.stderr)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_workers_log_and_warn_as_under_fork(envs, tmp_path, version, case):
+    """spawn and forkserver with spawnfix = fork; SPAWNFIX=0 under spawn loses it."""
+    python = envs.get(version).python
+
+    def run(method: str, name: str, **env: str):
+        completed = run_corpus(
+            python,
+            "configured_main",
+            method,
+            FILE,
+            tmp_path / name,
+            folder=FOLDER,
+            CASE=case,
+            **env,
+        )
+        return _observed(completed, tmp_path / name)
+
+    reference = run("fork", "fork", SPAWNFIX="0")
+    assert reference[0] == 0, reference
+    for method in ("spawn", "forkserver"):
+        assert run(method, method) == reference, method
+    native = run("spawn", "native", SPAWNFIX="0")
+    assert native[0] == 0, native
+    if CASES[case]:
+        assert native != reference, native
+    else:
+        assert native == reference, native
+
+
+def test_records_from_workers_append_to_the_parents_file(envs, tmp_path):
+    """``basicConfig(filename=..., filemode="w")`` in the parent: workers append, the
+    parent's first record is still there (never truncated)."""
+    run = run_corpus(
+        envs.get("3.11").python,
+        "configured_main",
+        "spawn",
+        FILE,
+        tmp_path,
+        folder=FOLDER,
+        CASE="file",
+    )
+    line = next(line for line in run.result.stdout.splitlines() if line.startswith("train.log:"))
+    assert "'INFO:train:starting'" in line, run.result.output
+    assert line.count("worker handles") == 3, run.result.output
