@@ -1,4 +1,4 @@
-"""The parent's logging and warnings configuration, given to spawn and forkserver children.
+"""The parent's logging, warnings and environment, given to spawn and forkserver children.
 
 Under ``fork`` a worker inherits the parent's configured ``logging`` (its records land in
 the parent's handlers) and ``warnings`` filters. A spawn or forkserver child starts with
@@ -15,7 +15,10 @@ or imported ``warnings``, a ``ConfigSnapshot`` goes into the preparation data:
   writes to the child's; a ``FileHandler`` appends to the same file (never truncates it,
   whatever mode the parent used; the file is opened at the first record); any other
   handler is sent if it pickles; each with its level, formatter and filters;
-- ``warnings.filters`` (which already hold ``sys.warnoptions``).
+- ``warnings.filters`` (which already hold ``sys.warnoptions``);
+- for a forkserver child, the changes the parent made to ``os.environ`` since the fork
+  server started (it forks every child with the environment it started with; fork and
+  spawn children get the parent's current one).
 
 Child side: unpickling the snapshot applies it, before the child imports the main
 script, so that a child's own configuration (a Pool ``initializer``, a DataLoader
@@ -27,6 +30,7 @@ configured nothing sends nothing. Not covered: the ``multiprocess`` and ``billia
 forks; children started by spawned children.
 """
 
+import os
 import pickle
 import sys
 
@@ -38,20 +42,43 @@ PREPARATION_KEY = "spawnfix_inherited_config"
 _STYLES = {"PercentStyle": "%", "StrFormatStyle": "{", "StringTemplateStyle": "$"}
 
 
-def add_to_preparation(data: "dict[str, Any]") -> None:
+# The environment the fork server was started with (``note_fork_server_start``): a
+# forkserver child inherits that one, not the parent's current ``os.environ``.
+_fork_server_environment: "Optional[dict[str, str]]" = None
+
+
+def note_fork_server_start() -> None:
+    """Parent: the fork server is being started now, with the current environment."""
+    global _fork_server_environment
+    _fork_server_environment = dict(os.environ)
+
+
+def add_to_preparation(data: "dict[str, Any]", forkserver: bool) -> None:
     """Parent: put the configuration snapshot into a child's preparation data."""
-    snapshot = take_snapshot()
+    snapshot = take_snapshot(forkserver)
     if snapshot is not None:
         data[PREPARATION_KEY] = snapshot
 
 
-def take_snapshot() -> "Optional[ConfigSnapshot]":
-    """The parent's logging and warnings configuration, or None when there is none."""
+def take_snapshot(forkserver: bool = False) -> "Optional[ConfigSnapshot]":
+    """The parent's logging and warnings configuration (and, for a forkserver child, the
+    environment changes since the fork server started), or None when there is none."""
     logging_state = _logging_state(sys.modules.get("logging"))
     filters = _changed_warning_filters(sys.modules.get("warnings"))
-    if logging_state is None and not filters:
+    environment = _environment_changes() if forkserver else None
+    if logging_state is None and not filters and not environment:
         return None
-    return ConfigSnapshot(logging_state, filters)
+    return ConfigSnapshot(logging_state, filters, environment)
+
+
+def _environment_changes() -> "Optional[tuple[dict[str, str], list[str]]]":
+    started = _fork_server_environment
+    if started is None:
+        return None
+    current = dict(os.environ)
+    changed = {key: value for key, value in current.items() if started.get(key) != value}
+    removed = [key for key in started if key not in current]
+    return (changed, removed) if changed or removed else None
 
 
 def _changed_warning_filters(warnings: "Any") -> "Optional[list[bytes]]":
@@ -65,21 +92,32 @@ def _changed_warning_filters(warnings: "Any") -> "Optional[list[bytes]]":
 class ConfigSnapshot:
     """Travels in the preparation data; unpickling it in the child applies it."""
 
-    def __init__(self, logging_state: "Optional[dict[str, Any]]", filters: "Any") -> None:
+    def __init__(
+        self, logging_state: "Optional[dict[str, Any]]", filters: "Any", environment: "Any"
+    ) -> None:
         self.logging_state = logging_state
         self.filters = filters
+        self.environment = environment
 
     def __reduce__(self) -> "Any":
         # Each part is its own pickle, so that one the child cannot load (a class of the
         # main script) costs only that part.
-        return (_apply_in_child, (_dumps(self.logging_state), _dumps(self.filters)))
+        parts = (self.logging_state, self.filters)
+        return (_apply_in_child, (*map(_dumps, parts), self.environment))
 
 
 def _dumps(value: "Any") -> "Optional[bytes]":
     return None if value is None else pickle.dumps(value)
 
 
-def _apply_in_child(logging_bytes: "Optional[bytes]", filter_bytes: "Optional[bytes]") -> None:
+def _apply_in_child(
+    logging_bytes: "Optional[bytes]", filter_bytes: "Optional[bytes]", environment: "Any" = None
+) -> None:
+    if environment is not None:
+        changed, removed = environment
+        os.environ.update(changed)
+        for key in removed:
+            os.environ.pop(key, None)
     if filter_bytes is not None:
         _guarded(_apply_warnings, filter_bytes)
     if logging_bytes is not None:

@@ -83,16 +83,16 @@ def install(spawn_module: Any) -> None:
         _note_spawn_launch(package)
         if name == FORKSERVER_PRELOAD_CALL and package == "multiprocessing":
             _choose_fork_server_preload(data)
+        caller_module = caller.f_globals.get("__name__", "")
         try:
-            caller_module = caller.f_globals.get("__name__", "")
             prepare_child_data(data, name, start_method_of_caller(caller_module, data), package)
         except (UnguardedMainError, UnguardedMainWarning):
             raise  # strict mode, or the warning turned into an error by a filter
         except Exception as error:  # fail open: the child starts as it would without us
             log_decision("spawn-site check failed, child started unchanged: %r", error)
         _add_startup_reporter(data, caller)
-        if name != FORKSERVER_PRELOAD_CALL and package == "multiprocessing":
-            _add_inherited_config(data)
+        if package == "multiprocessing":
+            _add_inherited_config(data, name, caller_module)
         return data
 
     get_preparation_data.__wrapped__ = original  # type: ignore[attr-defined]
@@ -127,12 +127,16 @@ def _note_spawn_launch(package: str) -> None:
         log_decision("by-value pickling not installed: %r", error)
 
 
-def _add_inherited_config(data: dict[str, Any]) -> None:
-    # The parent's logging and warnings configuration, as a fork child would have it.
+def _add_inherited_config(data: dict[str, Any], name: str, caller_module: str) -> None:
+    # The parent's logging, warnings and environment, as a fork child would have them.
     try:
         from spawnfix import inherited_config
 
-        inherited_config.add_to_preparation(data)
+        if name == FORKSERVER_PRELOAD_CALL:
+            inherited_config.note_fork_server_start()
+            return
+        forkserver = start_method_of_caller(caller_module, data) == "forkserver"
+        inherited_config.add_to_preparation(data, forkserver)
     except Exception as error:  # fail open: the child starts unconfigured, as natively
         log_decision("logging/warnings configuration not given to the child: %r", error)
 

@@ -83,3 +83,23 @@ def test_records_from_workers_append_to_the_parents_file(envs, tmp_path):
     line = next(line for line in run.result.stdout.splitlines() if line.startswith("train.log:"))
     assert "'INFO:train:starting'" in line, run.result.output
     assert line.count("worker handles") == 3, run.result.output
+
+
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_forkserver_child_sees_the_parents_environment(envs, tmp_path, version):
+    """``os.environ`` changed after the fork server started (a variable set, one removed):
+    a later forkserver child sees it as fork and spawn children do; natively it gets the
+    environment the fork server started with."""
+    python = envs.get(version).python
+    expected = "child sees None present\nchild sees run-42 None\n"
+
+    def run(method: str, name: str, **env: str) -> str:
+        completed = run_corpus(
+            python, "environment_later", method, FILE, tmp_path / name, folder=FOLDER, **env
+        )
+        assert completed.result.returncode == 0, completed.result.output
+        return completed.result.stdout
+
+    assert run("fork", "fork", SPAWNFIX="0") == expected
+    assert run("forkserver", "on") == expected
+    assert run("forkserver", "off", SPAWNFIX="0") == "child sees None present\n" * 2
