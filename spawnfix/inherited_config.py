@@ -203,11 +203,8 @@ def _handler_spec(logging: "Any", handler: "Any") -> "Optional[dict[str, Any]]":
         for name in ("stdout", "stderr"):
             if stream is getattr(sys, name) or stream is getattr(sys, f"__{name}__"):
                 return dict(common, kind="stream", stream=name)
-    try:
-        return dict(common, kind="pickled", handler=pickle.dumps(handler))
-    except Exception as error:
-        _log("logging handler %r not given to children: it does not pickle (%r)", handler, error)
-        return None
+    pickled = _dumps_or_none(handler)
+    return None if pickled is None else dict(common, kind="pickled", handler=pickled)
 
 
 def _formatter_spec(logging: "Any", formatter: "Any") -> "Optional[Any]":
@@ -216,21 +213,22 @@ def _formatter_spec(logging: "Any", formatter: "Any") -> "Optional[Any]":
     if type(formatter) is logging.Formatter:
         style = _STYLES.get(type(formatter._style).__name__, "%")
         return ("standard", formatter._fmt, formatter.datefmt, style)
+    pickled = _dumps_or_none(formatter)
+    return None if pickled is None else ("pickled", pickled)
+
+
+def _dumps_or_none(item: "Any") -> "Optional[bytes]":
+    """``item`` pickled, or None (named under SPAWNFIX_DEBUG) when it does not pickle."""
     try:
-        return ("pickled", pickle.dumps(formatter))
+        return pickle.dumps(item)
     except Exception as error:
-        _log("logging formatter %r not given to children: %r", formatter, error)
+        _log("%r not given to children: it does not pickle (%r)", item, error)
         return None
 
 
 def _picklable_items(items: "list[Any]") -> "list[bytes]":
-    kept = []
-    for item in items:
-        try:
-            kept.append(pickle.dumps(item))
-        except Exception as error:
-            _log("%r not given to children: it does not pickle (%r)", item, error)
-    return kept
+    pickled = [_dumps_or_none(item) for item in items]
+    return [item for item in pickled if item is not None]
 
 
 def _loads_items(items: "list[bytes]") -> "list[Any]":
