@@ -153,7 +153,10 @@ def _logging_state(logging: "Any") -> "Optional[dict[str, Any]]":
     named = [
         (name, logger)
         for name, logger in list(logging.root.manager.loggerDict.items())
-        if isinstance(logger, logging.Logger) and _configured(logging, logger)
+        if isinstance(logger, logging.Logger)
+        and _configured(logging, logger)
+        # spawnfix's own debug logger: each child sets it up itself from SPAWNFIX_DEBUG.
+        and name.partition(".")[0] != "spawnfix"
     ]
     disable = logging.root.manager.disable
     root_default = root.level == logging.WARNING and not root.handlers and not root.filters

@@ -51,7 +51,9 @@ def test_cpython_multiprocessing_suite(envs, tmp_path, version, suite):
     assert not result.timed_out, result.output[-3000:]
     cases = list(ElementTree.parse(report).iter("testcase"))
     failed = {
-        case.get("name"): " ".join(part.text or part.get("message") or "" for part in problems)
+        case.get("name").rsplit(".", 1)[-1]: " ".join(
+            part.text or part.get("message") or "" for part in problems
+        )
         for case in cases
         if (problems := case.findall("failure") + case.findall("error"))
     }

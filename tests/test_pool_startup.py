@@ -62,6 +62,10 @@ def test_pool_fails_fast_with_the_worker_exception(envs, tmp_path, version, scri
     python = envs.get(version).python
     run = _run(python, script, start_method, tmp_path, timeout=60, check_leftovers=True)
     result = run.result
+    if _works_in_fork_server(script, start_method, version):
+        assert result.returncode == 0, result.output
+        assert "WorkerStartupError" not in result.stderr, result.output
+        return
     assert not result.timed_out, result.output
     assert result.returncode != 0, result.output
     assert result.elapsed < FAIL_FAST_SECONDS, result.elapsed
@@ -144,13 +148,30 @@ def test_broken_process_pool_gets_the_worker_exception(
     python = envs.get(version).python
     with_fix = _run(python, script, start_method, tmp_path / "on", timeout=60)
     without = _run(python, script, start_method, tmp_path / "off", timeout=60, SPAWNFIX="0")
+    if _works_in_fork_server(script, start_method, version):
+        for run in (with_fix, without):
+            assert run.result.returncode == 0, run.result.output
+        return
     for run in (with_fix, without):
         assert run.result.returncode != 0 and not run.result.timed_out, run.result.output
         assert "BrokenProcessPool" in run.result.stderr, run.result.output
     cause = with_fix.result.stderr.split(DIRECT_CAUSE)[0]
     assert "reported by spawnfix" in cause, with_fix.result.output
     assert EXECUTOR_FAILING[script] in cause.split("reported by spawnfix")[1]
-    assert DIRECT_CAUSE not in without.result.stderr, without.result.output
+    if _version(version) < (3, 15):  # 3.15's executor gives a cause of its own
+        assert DIRECT_CAUSE not in without.result.stderr, without.result.output
+
+
+def _version(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def _works_in_fork_server(script: str, start_method: str, version: str) -> bool:
+    """3.14+ import the main script in the fork server, which is "MainProcess": a module
+    that raises only outside the main process imports fine there, and forkserver workers
+    never re-import it, so the script simply works (with and without spawnfix)."""
+    raises_in_children = script in ("import_fails_in_children", "executor_import_fails")
+    return raises_in_children and start_method == "forkserver" and _version(version) >= (3, 14)
 
 
 @pytest.mark.parametrize("start_method", ("spawn", "forkserver", "fork"))

@@ -10,5 +10,8 @@ def square(x):
 
 if __name__ == "__main__":
     multiprocessing.set_forkserver_preload(["json"])
-    with multiprocessing.get_context("forkserver").Pool(2) as pool:
-        print(pool.map(square, range(6)))
+    pool = multiprocessing.get_context("forkserver").Pool(2)
+    print(pool.map(square, range(6)))
+    # close and join (not terminate): both workers finish starting, so both import.
+    pool.close()
+    pool.join()
