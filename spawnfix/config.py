@@ -13,6 +13,8 @@ for the whole life of the process.
 
 ``SPAWNFIX_DEBUG=1`` logs every decision through the ``spawnfix`` logger to stderr.
 ``SPAWNFIX_PRELOAD=0`` stops spawnfix from extending the fork server's preload.
+``SPAWNFIX_VALUES=0`` stops children from receiving the parent's values and re-running the
+main script without effects (``spawnfix.parent_values``); they re-import it as before.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 MODE_VARIABLE = "SPAWNFIX"
 DEBUG_VARIABLE = "SPAWNFIX_DEBUG"
 PRELOAD_VARIABLE = "SPAWNFIX_PRELOAD"
+VALUES_VARIABLE = "SPAWNFIX_VALUES"
 
 ON = "on"
 QUIET = "quiet"
@@ -54,7 +57,7 @@ _FALSE_PRELOAD = {"0", "off", "false", "no"}
 class Config:
     """What spawnfix should do in this process, decided from the environment."""
 
-    __slots__ = ("debug", "mode", "preload", "raw_mode", "understood")
+    __slots__ = ("debug", "mode", "preload", "raw_mode", "understood", "values")
 
     def __init__(
         self,
@@ -63,12 +66,14 @@ class Config:
         raw_mode: str | None,
         understood: bool,
         preload: bool = True,
+        values: bool = True,
     ) -> None:
         self.mode = mode
         self.debug = debug
         self.raw_mode = raw_mode
         self.understood = understood
         self.preload = preload
+        self.values = values
 
     @property
     def active(self) -> bool:
@@ -83,7 +88,7 @@ class Config:
     def __repr__(self) -> str:
         return (
             f"Config(mode={self.mode!r}, debug={self.debug!r}, raw_mode={self.raw_mode!r}, "
-            f"preload={self.preload!r})"
+            f"preload={self.preload!r}, values={self.values!r})"
         )
 
 
@@ -95,7 +100,8 @@ def parse(environ: Mapping[str, str]) -> Config:
     understood = mode is not None
     debug = environ.get(DEBUG_VARIABLE, "").strip().lower() in _TRUE_DEBUG
     preload = environ.get(PRELOAD_VARIABLE, "").strip().lower() not in _FALSE_PRELOAD
-    return Config(mode or ON, debug, raw, understood, preload)
+    values = environ.get(VALUES_VARIABLE, "").strip().lower() not in _FALSE_PRELOAD
+    return Config(mode or ON, debug, raw, understood, preload, values)
 
 
 # The process-wide configuration, read on first use; tests in the same process may

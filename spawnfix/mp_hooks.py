@@ -93,6 +93,7 @@ def install(spawn_module: Any) -> None:
         _add_startup_reporter(data, caller)
         if package == "multiprocessing":
             _add_inherited_config(data, name, caller_module)
+            _add_parent_values(data, name)
         return data
 
     get_preparation_data.__wrapped__ = original  # type: ignore[attr-defined]
@@ -139,6 +140,26 @@ def _add_inherited_config(data: dict[str, Any], name: str, caller_module: str) -
         inherited_config.add_to_preparation(data, forkserver)
     except Exception as error:  # fail open: the child starts unconfigured, as natively
         log_decision("logging/warnings configuration not given to the child: %r", error)
+
+
+def _sends_values(package: str) -> bool:
+    # Fork-faithful children (spawnfix.parent_values): multiprocessing's own, not in
+    # strict mode (which never repairs) nor with SPAWNFIX_VALUES=0.
+    mode = config.current()
+    return package == "multiprocessing" and mode.values and mode.mode != config.STRICT
+
+
+def _add_parent_values(data: dict[str, Any], name: str) -> None:
+    # The parent's globals at start(): __main__'s when the child re-runs the script
+    # under a plan, the user's own modules' always.
+    if name == FORKSERVER_PRELOAD_CALL or not _sends_values("multiprocessing"):
+        return
+    try:
+        from spawnfix import parent_values
+
+        parent_values.add_to_preparation(data, PREPARATION_KEY in data)
+    except Exception as error:  # fail open: the child computes its own values
+        log_decision("parent values not given to the child: %r", error)
 
 
 def _add_startup_reporter(data: dict[str, Any], caller: Any) -> None:
@@ -235,6 +256,13 @@ def prepare_child_data(
     if statement is None and not start_method_lines and not wandb_lines:
         if _sent_plan is not None:
             _attach_plan(data, name, _sent_plan, package, "as sent before")
+        elif _sends_values(package) and config.current().mode != config.STRICT:
+            # A guarded script: the child re-runs it without effects and gets the
+            # parent's values (spawnfix.parent_values) instead of re-importing it.
+            from spawnfix.rerun import RerunPlan
+
+            plan = RerunPlan.for_statement(script, None)
+            _attach_plan(data, name, plan, package, "for the parent's values")
         return
 
     needs_plan = statement is not None or bool(start_method_lines)

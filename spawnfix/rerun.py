@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any, Optional
 
+    from spawnfix.parent_values import ChildValues
+
 DEFAULT_PACKAGE = "multiprocessing"
 
 
@@ -165,6 +167,9 @@ def rerun_main_from_path(
     current_main = sys.modules["__main__"]
     if getattr(current_main, "__file__", None) == main_path or not main_path.endswith(".py"):
         _rerun_by_stdlib(plan, original, main_path)
+        values = _values_for(plan)
+        if values is not None and getattr(current_main, "__file__", None) == main_path:
+            values.bind_rest(vars(current_main))  # the fork server's preloaded main
         return
     module_globals = {
         "__name__": "__mp_main__",
@@ -235,9 +240,18 @@ def rerun_main_until(plan: RerunPlan, path: str, module_globals: dict[str, Any])
     sys.modules["__mp_main__"] = temp_module
     if sys.argv:
         sys.argv[0] = path
+    values = _values_for(plan)
     try:
         with bootstrap_guards(plan.package):
-            run_statements(statements, path, temp_module.__dict__, source)
+            if values is None:
+                run_statements(statements, path, temp_module.__dict__, source)
+            else:
+                from spawnfix.effect_guard import quiet_rerun
+
+                with quiet_rerun():
+                    run_statements(statements, path, temp_module.__dict__, source, values)
+        if values is not None:
+            values.bind_rest(temp_module.__dict__)
     finally:
         if saved_module is None:
             sys.modules.pop("__mp_main__", None)
@@ -264,14 +278,30 @@ def _statements_to_run(plan: RerunPlan, source: bytes, path: str) -> list[Any]:
     return body
 
 
+def _values_for(plan: RerunPlan) -> Optional[ChildValues]:
+    # The parent's values come with the plan for multiprocessing's own children.
+    if plan.package != DEFAULT_PACKAGE:
+        return None
+    from spawnfix import parent_values
+
+    return parent_values.received()
+
+
 def run_statements(
-    statements: list[Any], path: str, namespace: dict[str, Any], source: bytes = b""
+    statements: list[Any],
+    path: str,
+    namespace: dict[str, Any],
+    source: bytes = b"",
+    values: Optional[ChildValues] = None,
 ) -> None:
     """Execute top-level statements one by one in ``namespace``.
 
     A statement that raises an ``Exception`` is skipped (it succeeded in the parent and
     fails when repeated: a folder or port that now exists, a file opened with ``"x"``);
-    a process start (``RerunStopped``) ends the re-run.
+    a process start (``RerunStopped``) ends the re-run. With the parent's ``values``
+    (``spawnfix.parent_values``), a statement that only binds or changes names the parent
+    sent is not run (the names get the parent's values), and every other statement but an
+    import runs with changes to the world refused (``spawnfix.effect_guard``).
     """
     import _ast
 
@@ -281,10 +311,21 @@ def run_statements(
     for position, node in enumerate(statements):
         if position and is_bare_string(node):
             continue  # alone in a module it would become the docstring
+        guarded = values is not None and not isinstance(node, (_ast.Import, _ast.ImportFrom))
+        if guarded:
+            names = values.covers(node)
+            if names is not None and values.bind_now(names, namespace):
+                continue
         module = _ast.Module(body=[node], type_ignores=[])
         code = compile(module, path, "exec", flags, dont_inherit=True)
         try:
-            exec(code, namespace)
+            if guarded:
+                from spawnfix.effect_guard import refusing_effects
+
+                with refusing_effects():
+                    exec(code, namespace)
+            else:
+                exec(code, namespace)
         except RerunStopped as stop:
             log_decision("re-run of %s stopped at line %d: %s", path, node.lineno, stop)
             return
@@ -297,6 +338,9 @@ def run_statements(
                 type(error).__name__,
                 error,
             )
+        finally:
+            if values is not None:
+                values.note_run(node, namespace)
 
 
 def _future_flags(statements: list[Any]) -> int:

@@ -1,0 +1,163 @@
+"""A child's re-run of the main script without effects on the world: the parent had them.
+
+Under ``fork`` a child never runs the parent's top-level code again. When a spawn or
+forkserver child must re-run part of the main script to get its definitions
+(``spawnfix.rerun``), the statements it still runs do so inside ``quiet_rerun()``:
+
+- **Output is muted.** ``sys.stdout`` and ``sys.stderr`` are replaced by a ``MutedStream``
+  that drops what is written while the re-run lasts and forwards everything afterwards, so
+  a handler created meanwhile (``logging.basicConfig()`` stores ``sys.stderr``) writes to
+  the real stream later, not into the void.
+- **Changes to the world are refused** inside the statements that ``refusing_effects()``
+  wraps (every top-level statement but imports): an audit hook (PEP 578) raises
+  ``EffectRefused``, a ``PermissionError``, for opening a file for writing, creating,
+  deleting or renaming files and folders, changing the working directory or the
+  environment, starting a subprocess and connecting a socket. The statement fails there and
+  the re-run skips it, as it skips any statement that raises. Reading files is allowed.
+
+An audit hook cannot be removed: it stays for the child's life, and after the re-run it
+returns at its first test. Imports are not refused anything (a module may write its
+bytecode cache; library state set up at import is what fork would have given the child).
+Effects of C code that raises no audit event (a C extension's own ``fopen``) are not seen.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+
+TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
+
+# Audit events that change the world outside the process (besides "open" for writing).
+_REFUSED_EVENTS = frozenset(
+    {
+        "os.chdir",
+        "os.chmod",
+        "os.chown",
+        "os.kill",
+        "os.link",
+        "os.mkdir",
+        "os.posix_spawn",
+        "os.putenv",
+        "os.remove",
+        "os.rename",
+        "os.rmdir",
+        "os.spawn",
+        "os.symlink",
+        "os.system",
+        "os.exec",
+        "os.truncate",
+        "os.unsetenv",
+        "os.utime",
+        "shutil.chown",
+        "shutil.copyfile",
+        "shutil.copymode",
+        "shutil.copystat",
+        "shutil.copytree",
+        "shutil.make_archive",
+        "shutil.move",
+        "shutil.rmtree",
+        "shutil.unpack_archive",
+        "socket.bind",
+        "socket.connect",
+        "socket.sendto",
+        "sqlite3.connect",
+        "subprocess.Popen",
+        "webbrowser.open",
+    }
+)
+_WRITE_MODE_LETTERS = ("w", "a", "x", "+")
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+_refusing = False
+_hook_installed = False
+
+
+class EffectRefused(PermissionError):
+    """Raised inside a child's re-run where a statement would change the world again.
+
+    A ``PermissionError`` so that code which expects ``OSError`` from file operations
+    (``importlib``'s bytecode cache, ``try: os.makedirs(...) except OSError``) handles it.
+    """
+
+
+class MutedStream:
+    """Stands in for ``sys.stdout`` or ``sys.stderr``: silent while muted, then a
+    transparent forwarder to the real stream."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.muted = True
+
+    def write(self, text: Any) -> int:
+        """Drop ``text`` while muted; afterwards write it to the real stream."""
+        if self.muted:
+            return len(text)
+        return self._real.write(text)
+
+    def writelines(self, lines: Any) -> None:
+        """Like ``write`` for each line."""
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        """Flush the real stream once output flows again."""
+        if not self.muted and self._real is not None:
+            self._real.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def _refuse_effects(event: str, args: tuple[Any, ...]) -> None:
+    if not _refusing:
+        return
+    if event == "open":
+        path, mode, flags = args[0], args[1], args[2]
+        if path is None or isinstance(path, int):
+            return
+        if isinstance(mode, str):
+            if not any(letter in mode for letter in _WRITE_MODE_LETTERS):
+                return
+        elif not (isinstance(flags, int) and flags & _WRITE_FLAGS):
+            return
+    elif event not in _REFUSED_EVENTS:
+        return
+    raise EffectRefused(f"spawnfix: the parent already did this ({event}); a child does not")
+
+
+@contextmanager
+def quiet_rerun() -> Iterator[None]:
+    """Mute ``sys.stdout``/``sys.stderr`` for the re-run; install the refusal hook."""
+    global _hook_installed
+    if not _hook_installed:
+        sys.addaudithook(_refuse_effects)
+        _hook_installed = True
+    real_out, real_err = sys.stdout, sys.stderr
+    muted_out, muted_err = MutedStream(real_out), MutedStream(real_err)
+    sys.stdout, sys.stderr = muted_out, muted_err
+    try:
+        yield
+    finally:
+        muted_out.muted = muted_err.muted = False
+        # A script that installed its own stream keeps it, as it would have under fork.
+        if sys.stdout is muted_out:
+            sys.stdout = real_out
+        if sys.stderr is muted_err:
+            sys.stderr = real_err
+
+
+@contextmanager
+def refusing_effects() -> Iterator[None]:
+    """Refuse changes to the world (see the module docstring) for one statement."""
+    global _refusing
+    previous = _refusing
+    _refusing = True
+    try:
+        yield
+    finally:
+        _refusing = previous

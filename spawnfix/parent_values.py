@@ -1,0 +1,513 @@
+"""Values from the parent: a child starts with the parent's globals as they are at start().
+
+Under ``fork`` a child is a copy of the parent: every global of ``__main__`` and of the
+user's own modules has the value the parent gave it, including values from ``uuid``,
+``random``, the clock, the command line or a global set by ``main()`` under the guard.
+Under spawn and forkserver the child re-runs the main script and re-imports the modules,
+so it computes its own values. This module sends the parent's.
+
+Parent side (``add_to_preparation``, from ``spawnfix.mp_hooks`` for each spawn or
+forkserver launch): a ``ParentValues`` goes into the preparation data. It is pickled when
+the launch pickles that data (``__reduce__``), so it captures the globals at ``start()``,
+in the spawning context, where multiprocessing's own objects (a ``Queue``, a ``Lock``, a
+``Manager`` proxy, a ``Connection``) pickle as they do for a ``Process``'s arguments: the
+child gets the parent's shared object, as under fork. Each global is pickled on its own:
+
+- ``__main__``'s globals (when the child re-runs the main script), except dunder names,
+  modules, and the functions and classes the script defines (the child defines its own;
+  for a name defined twice it keeps the definition the parent had at ``start()``, found
+  by its first line);
+- the globals of the user's own modules (imported from outside the standard library and
+  the site-packages directories), except modules and the module's own definitions;
+- an open file is sent as "open that file again": for writing, in append mode (never
+  truncated), for reading, at the same position; the parent's ``sys.stdout``/``stderr``
+  become the child's;
+- a global of ``__main__`` that is the very object of a user module's global is sent as a
+  reference to it, so the two stay one object;
+- what does not pickle (a lock, a socket, an object holding a thread), what is larger than
+  ``SPAWNFIX_VALUE_LIMIT`` (default 128 MiB pickled: sending more to every worker can cost
+  more than computing it again) and objects of ``wandb`` (a child keeps its disabled run)
+  are not sent: the child computes them as it otherwise would. ``SPAWNFIX_DEBUG`` names each.
+
+Child side: unpickling the preparation data stores what arrived (``received``). The main
+script's re-run (``spawnfix.rerun``) asks ``ChildValues.covers`` for each top-level
+statement: an assignment whose names all came from the parent, or a method call on such a
+name (``LABELS.extend(...)``), is not run; its names get the parent's values at once. After
+the re-run every other name from the parent is bound (``bind_rest``). A user module gets
+its globals right after the child imports it (a ``sys.meta_path`` finder wraps its
+loader's ``exec_module``).
+
+Limits: values are pickled one by one, so two globals bound to one mutable object arrive
+as two copies (except a ``__main__`` global that is a user module's global); a value whose
+unpickling fails in the child is left as the child computed it. Only ``multiprocessing``
+itself is covered (not the ``multiprocess`` and ``billiard`` forks).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import sys
+
+from spawnfix.diagnostics import log_decision
+
+TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Optional
+
+PREPARATION_KEY = "spawnfix_values"
+LIMIT_VARIABLE = "SPAWNFIX_VALUE_LIMIT"
+DEFAULT_LIMIT = 128 * 2**20
+MAIN_NAMES = ("__main__", "__mp_main__")
+_NEVER_SENT_PACKAGES = ("wandb", "spawnfix", "sitecustomize", "usercustomize")
+_UNITS = {"k": 2**10, "m": 2**20, "g": 2**30}
+
+# A global reference instead of a pickle: ("module attribute", module name, attribute).
+MODULE_ATTRIBUTE = "module attribute"
+
+# Names already reported as not sent, so that SPAWNFIX_DEBUG says it once per process.
+_reported: set[tuple[str, str]] = set()
+
+
+def value_limit(environ: Any = os.environ) -> int:
+    """The largest pickled size of one value sent to a child (``SPAWNFIX_VALUE_LIMIT``:
+    bytes, or a number with ``k``, ``M`` or ``G``; 0 sends nothing)."""
+    raw = str(environ.get(LIMIT_VARIABLE, "")).strip().lower().rstrip("ib")
+    if not raw:
+        return DEFAULT_LIMIT
+    factor = _UNITS.get(raw[-1], 1)
+    try:
+        return int(float(raw.rstrip("kmg")) * factor)
+    except ValueError:
+        return DEFAULT_LIMIT
+
+
+def add_to_preparation(data: dict[str, Any], with_main: bool) -> None:
+    """Parent: put a ``ParentValues`` into a child's preparation data."""
+    data[PREPARATION_KEY] = ParentValues(with_main)
+
+
+class ParentValues:
+    """The parent's globals, pickled when the preparation data is (at ``start()``)."""
+
+    __slots__ = ("with_main",)
+
+    def __init__(self, with_main: bool) -> None:
+        self.with_main = with_main
+
+    def __reduce__(self) -> Any:
+        try:
+            payload = _snapshot(self.with_main)
+        except Exception as error:  # fail open: the child computes its own values
+            log_decision("parent values not sent: %r", error)
+            payload = ({}, {}, {})
+        return (_arrive_in_child, payload)
+
+
+def _snapshot(with_main: bool) -> tuple[dict[str, Any], dict[str, int], dict[str, Any]]:
+    limit = value_limit()
+    modules = _user_modules()
+    module_values: dict[str, dict[str, bytes]] = {}
+    shared: dict[int, tuple[str, str]] = {}
+    for name, module in modules.items():
+        namespace = dict(vars(module))
+        module_values[name] = _pickle_each(_candidates(namespace, name), limit, name)
+        for attribute, value in namespace.items():
+            if attribute in module_values[name] and not _is_atomic(value):
+                shared.setdefault(id(value), (name, attribute))
+    main_values: dict[str, Any] = {}
+    definitions: dict[str, int] = {}
+    main_module = sys.modules.get("__main__")
+    if with_main and main_module is not None:
+        namespace = dict(vars(main_module))
+        candidates = _candidates(namespace, main_module.__name__)
+        for name, value in list(candidates.items()):
+            if id(value) in shared:
+                main_values[name] = (MODULE_ATTRIBUTE, *shared[id(value)])
+                del candidates[name]
+        main_values.update(_pickle_each(candidates, limit, "__main__"))
+        definitions = _main_definitions(namespace, main_module.__name__)
+    return main_values, definitions, {name: v for name, v in module_values.items() if v}
+
+
+def _candidates(namespace: dict[str, Any], module_name: str) -> dict[str, Any]:
+    import types
+
+    chosen = {}
+    for name, value in namespace.items():
+        if name.startswith("__") and name.endswith("__"):
+            continue
+        if isinstance(value, types.ModuleType) or _defined_in(value, module_name):
+            continue
+        package = type(value).__module__.partition(".")[0]
+        if package in _NEVER_SENT_PACKAGES:
+            continue
+        chosen[name] = value
+    return chosen
+
+
+def _defined_in(value: Any, module_name: str) -> bool:
+    import types
+
+    if not isinstance(value, (type, types.FunctionType)):
+        return False
+    owner = getattr(value, "__module__", None)
+    return owner == module_name or (module_name in MAIN_NAMES and owner in MAIN_NAMES)
+
+
+def _is_atomic(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, int, float, complex, str, bytes))
+
+
+def _main_definitions(namespace: dict[str, Any], module_name: str) -> dict[str, int]:
+    # Where each function of the script that the parent has under its own name was
+    # defined: a child that defines the name twice binds the same definition.
+    found = {}
+    for name, value in namespace.items():
+        code = getattr(value, "__code__", None)
+        if code is not None and _defined_in(value, module_name) and value.__name__ == name:
+            found[name] = code.co_firstlineno
+        elif isinstance(value, type) and _defined_in(value, module_name):
+            line = getattr(value, "__firstlineno__", None)  # classes, Python 3.13+
+            if isinstance(line, int) and value.__name__ == name:
+                found[name] = line
+    return found
+
+
+def _pickle_each(values: dict[str, Any], limit: int, owner: str) -> dict[str, bytes]:
+    pickled = {}
+    for name, value in values.items():
+        try:
+            data = _dumps(value)
+        except Exception as error:
+            _report(owner, name, f"it does not pickle ({type(error).__name__}: {error})")
+            continue
+        if len(data) > limit:
+            _report(owner, name, f"its pickle has {len(data)} bytes, over {LIMIT_VARIABLE}")
+            continue
+        pickled[name] = data
+    return pickled
+
+
+def _report(owner: str, name: str, why: str) -> None:
+    if (owner, name) not in _reported:
+        _reported.add((owner, name))
+        log_decision("%s.%s is not sent to children, %s: they compute it", owner, name, why)
+
+
+def _dumps(value: Any) -> bytes:
+    buffer = io.BytesIO()
+    _values_pickler_class()(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return buffer.getvalue()
+
+
+_pickler_class: Any = None
+
+
+def _values_pickler_class() -> Any:
+    # multiprocessing's own reducers (connections, sockets) on top of copyreg's, plus
+    # open files; made on first use.
+    global _pickler_class
+    if _pickler_class is None:
+        import copyreg
+        from collections import ChainMap
+        from multiprocessing.reduction import ForkingPickler
+
+        files = dict.fromkeys(
+            (io.TextIOWrapper, io.BufferedWriter, io.BufferedReader, io.BufferedRandom, io.FileIO),
+            _reduce_open_file,
+        )
+
+        class ValuesPickler(pickle.Pickler):
+            dispatch_table = ChainMap(  # noqa: RUF012 (a per-class table is the point)
+                files, ForkingPickler._extra_reducers, copyreg.dispatch_table
+            )
+
+        _pickler_class = ValuesPickler
+    return _pickler_class
+
+
+def _reduce_open_file(handle: Any) -> Any:
+    for stream_name in ("stdout", "stderr", "stdin"):
+        if handle is getattr(sys, stream_name, None) or handle is getattr(
+            sys, f"__{stream_name}__", None
+        ):
+            return (_standard_stream, (stream_name,))
+    name = getattr(handle, "name", None)
+    if not isinstance(name, str) or handle.closed:
+        raise TypeError(f"cannot send {handle!r}: closed, or not a named file")
+    mode = getattr(handle, "mode", "r")
+    binary = "b" in mode or not isinstance(handle, io.TextIOWrapper)
+    if any(letter in mode for letter in "wax+"):
+        child_mode, position = ("ab" if binary else "a"), None
+    else:
+        child_mode, position = ("rb" if binary else "r"), handle.tell()
+    text = (handle.encoding, handle.errors) if isinstance(handle, io.TextIOWrapper) else None
+    return (_reopen_file, (os.path.abspath(name), child_mode, position, text))
+
+
+def _standard_stream(stream_name: str) -> Any:
+    """Child: the child's own ``sys.stdout``, ``sys.stderr`` or ``sys.stdin``."""
+    return getattr(sys, stream_name)
+
+
+def _reopen_file(path: str, mode: str, position: Any, text: Any) -> Any:
+    """Child: the parent's open file, opened again (appending, or at the same position)."""
+    if text is None:
+        handle = open(path, mode)  # noqa: SIM115 (the program owns it, as in the parent)
+    else:
+        handle = open(path, mode, encoding=text[0], errors=text[1])  # noqa: SIM115
+    if position:
+        handle.seek(position)
+    return handle
+
+
+def _user_modules() -> dict[str, Any]:
+    found = {}
+    for name, module in list(sys.modules.items()):
+        if name in MAIN_NAMES or name.partition(".")[0] in _NEVER_SENT_PACKAGES:
+            continue
+        if _is_user_module(name, module):
+            found[name] = module
+    return found
+
+
+# Module name -> whether it is one of the user's own modules; decided once per module.
+_user_module_cache: dict[str, bool] = {}
+
+
+def _is_user_module(name: str, module: Any) -> bool:
+    known = _user_module_cache.get(name)
+    if known is None:
+        path = getattr(module, "__file__", None)
+        known = isinstance(path, str) and path.endswith(".py") and not _is_installed(path)
+        _user_module_cache[name] = known
+    return known
+
+
+_installed_roots: Optional[tuple[str, ...]] = None
+
+
+def _is_installed(path: str) -> bool:
+    global _installed_roots
+    if _installed_roots is None:
+        import sysconfig
+
+        roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+        roots.update(sysconfig.get_paths().values())
+        for directory in sys.path:
+            if os.path.basename(directory) in ("site-packages", "dist-packages"):
+                roots.add(directory)
+        _installed_roots = tuple(os.path.join(os.path.realpath(root), "") for root in roots if root)
+    real = os.path.realpath(path)
+    return real.startswith(_installed_roots)
+
+
+# -- child side -------------------------------------------------------------------------
+
+_received: Optional[ChildValues] = None
+
+
+def _arrive_in_child(
+    main_values: dict[str, Any], definitions: dict[str, int], module_values: dict[str, Any]
+) -> None:
+    """Unpickling hook: runs in the child while the preparation data is loaded."""
+    global _received
+    _received = ChildValues(main_values, definitions)
+    if module_values:
+        sys.meta_path.insert(0, _ModuleValuesFinder(module_values))
+    log_decision(
+        "child received %d values of __main__ and values of %d modules",
+        len(main_values),
+        len(module_values),
+    )
+
+
+def received() -> Optional[ChildValues]:
+    """Child: the ``__main__`` values the parent sent, or None (none were sent)."""
+    return _received
+
+
+class ChildValues:
+    """Child: the parent's ``__main__`` values, bound while and after the main re-runs."""
+
+    def __init__(self, values: dict[str, Any], definitions: dict[str, int]) -> None:
+        self.values = values
+        self.definitions = definitions
+        self.bound: set[str] = set()
+        self.mentioned_after_binding: set[str] = set()
+        self.defined: dict[tuple[str, int], Any] = {}
+
+    def covers(self, node: Any) -> Optional[list[str]]:
+        """The names ``node`` binds when all it does is bind or change names whose values
+        came from the parent (so the child need not run it), else None."""
+        import _ast
+
+        if isinstance(node, _ast.Expr):
+            call = node.value
+            if isinstance(call, _ast.Call) and isinstance(call.func, _ast.Attribute):
+                return [] if _root_name(call.func) in self.values else None
+            return None
+        if isinstance(node, _ast.Assign):
+            targets = node.targets
+        elif isinstance(node, _ast.AugAssign) or (
+            isinstance(node, _ast.AnnAssign) and node.value is not None
+        ):
+            targets = [node.target]
+        else:
+            return None
+        names: list[str] = []
+        for target in targets:
+            if not self._collect_targets(target, names):
+                return None
+        return names
+
+    def _collect_targets(self, target: Any, names: list[str]) -> bool:
+        import _ast
+
+        if isinstance(target, _ast.Name):
+            names.append(target.id)
+            return target.id in self.values
+        if isinstance(target, (_ast.Tuple, _ast.List)):
+            return all(self._collect_targets(item, names) for item in target.elts)
+        if isinstance(target, _ast.Starred):
+            return self._collect_targets(target.value, names)
+        if isinstance(target, (_ast.Attribute, _ast.Subscript)):
+            return _root_name(target.value) in self.values
+        return False
+
+    def bind_now(self, names: list[str], namespace: dict[str, Any]) -> bool:
+        """Bind ``names`` to the parent's values; False (nothing bound) if one fails."""
+        unpickled = {}
+        for name in names:
+            if name in self.bound:
+                unpickled[name] = namespace.get(name)
+                continue
+            try:
+                unpickled[name] = self._load(name, namespace)
+            except Exception as error:
+                log_decision("value of %s not usable yet (%r): running its statement", name, error)
+                return False
+        namespace.update(unpickled)
+        self.bound.update(names)
+        return True
+
+    def note_run(self, node: Any, namespace: dict[str, Any]) -> None:
+        """After the child ran ``node``: remember definitions and the parent's names it
+        used (their values may have changed, so they are bound afresh at the end)."""
+        import _ast
+
+        from spawnfix.main_script import walk
+
+        if isinstance(node, (_ast.FunctionDef, _ast.AsyncFunctionDef, _ast.ClassDef)):
+            # co_firstlineno and __firstlineno__ both count the decorators
+            first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+            self.defined[(node.name, first)] = namespace.get(node.name)
+            return
+        for inner in walk(node):
+            if isinstance(inner, _ast.Name) and inner.id in self.bound:
+                self.mentioned_after_binding.add(inner.id)
+
+    def bind_rest(self, namespace: dict[str, Any]) -> None:
+        """After the re-run: the definitions the parent has, then every value from the
+        parent not bound yet (or used by a statement the child ran since)."""
+        for name, line in self.definitions.items():
+            definition = self.defined.get((name, line))
+            if definition is not None and namespace.get(name) is not definition:
+                namespace[name] = definition
+                log_decision("%s is the definition at line %d, as in the parent", name, line)
+        for name in self.values:
+            if name in self.bound and name not in self.mentioned_after_binding:
+                continue
+            try:
+                namespace[name] = self._load(name, namespace)
+            except Exception as error:
+                log_decision("value of %s from the parent not usable: %r", name, error)
+                continue
+            self.bound.add(name)
+
+    def _load(self, name: str, namespace: dict[str, Any]) -> Any:
+        value = self.values[name]
+        if isinstance(value, tuple) and value and value[0] == MODULE_ATTRIBUTE:
+            import importlib
+
+            return getattr(importlib.import_module(value[1]), value[2])
+        return _MainAwareUnpickler(io.BytesIO(value), namespace).load()
+
+
+def _root_name(node: Any) -> Optional[str]:
+    import _ast
+
+    while isinstance(node, (_ast.Attribute, _ast.Subscript, _ast.Call)):
+        node = node.func if isinstance(node, _ast.Call) else node.value
+    return node.id if isinstance(node, _ast.Name) else None
+
+
+class _MainAwareUnpickler(pickle.Unpickler):
+    """Resolves ``__main__`` references in the namespace being built (the child's
+    ``__main__`` is not installed until the re-run ends)."""
+
+    def __init__(self, file: Any, namespace: Optional[dict[str, Any]] = None) -> None:
+        super().__init__(file)
+        self.namespace = namespace
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module in MAIN_NAMES:
+            namespace = self.namespace
+            if namespace is None:  # a user module's value: the main being re-run, if any
+                main = sys.modules.get("__mp_main__") or sys.modules["__main__"]
+                namespace = vars(main)
+            head, _, rest = name.partition(".")
+            if head in namespace:
+                found = namespace[head]
+                for part in rest.split(".") if rest else ():
+                    found = getattr(found, part)
+                return found
+        return super().find_class(module, name)
+
+
+class _ModuleValuesFinder:
+    """Meta path finder: gives a user module the parent's globals once it is imported."""
+
+    def __init__(self, module_values: dict[str, dict[str, bytes]]) -> None:
+        self.pending = module_values
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        """Find ``fullname`` with the other finders; wrap its loader if values wait."""
+        if fullname not in self.pending:
+            return None
+        values = self.pending.pop(fullname)
+        if not self.pending and self in sys.meta_path:
+            sys.meta_path.remove(self)
+        spec = None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        original = loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            vars(loader).pop("exec_module", None)  # the instance attribute set below
+            original(module)
+            _apply_module_values(module, values)
+
+        try:
+            loader.exec_module = exec_module
+        except AttributeError:  # a loader without instance attributes: values not given
+            log_decision("values of %s not given: its loader takes no wrapper", fullname)
+        return spec
+
+
+def _apply_module_values(module: Any, values: dict[str, bytes]) -> None:
+    for name, data in values.items():
+        try:
+            setattr(module, name, _MainAwareUnpickler(io.BytesIO(data)).load())
+        except Exception as error:
+            owner = module.__name__
+            log_decision("value of %s.%s from the parent not usable: %r", owner, name, error)
