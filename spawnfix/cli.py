@@ -104,6 +104,12 @@ def doctor_report() -> list[str]:
         else ("fork does not re-run the main script; spawnfix applies to spawn/forkserver contexts")
     )
     lines.append(f"default start method: {method} ({acts})")
+    if settings.values and settings.mode != config.STRICT:
+        limit = f"{settings.value_limit / 2**20:g} MiB"
+        lines.append(f"children get the parent's values: on (each at most {limit})")
+    else:
+        reason = "strict mode" if settings.mode == config.STRICT else "SPAWNFIX_VALUES=0"
+        lines.append(f"children get the parent's values: off ({reason})")
     lines.append(f"wrapt: {_version('wrapt')}")
     wandb_version = _version("wandb")
     lines.append(f"wandb: {wandb_version}{_wandb_note(wandb_version)}")

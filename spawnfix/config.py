@@ -15,6 +15,8 @@ for the whole life of the process.
 ``SPAWNFIX_PRELOAD=0`` stops spawnfix from extending the fork server's preload.
 ``SPAWNFIX_VALUES=0`` stops children from receiving the parent's values and re-running the
 main script without effects (``spawnfix.parent_values``); they re-import it as before.
+``SPAWNFIX_VALUE_LIMIT`` (bytes, or a number with ``k``, ``M`` or ``G``) is the largest
+pickled size of one value sent to a child.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ MODE_VARIABLE = "SPAWNFIX"
 DEBUG_VARIABLE = "SPAWNFIX_DEBUG"
 PRELOAD_VARIABLE = "SPAWNFIX_PRELOAD"
 VALUES_VARIABLE = "SPAWNFIX_VALUES"
+VALUE_LIMIT_VARIABLE = "SPAWNFIX_VALUE_LIMIT"
+DEFAULT_VALUE_LIMIT = 128 * 2**20
 
 ON = "on"
 QUIET = "quiet"
@@ -57,7 +61,7 @@ _FALSE_PRELOAD = {"0", "off", "false", "no"}
 class Config:
     """What spawnfix should do in this process, decided from the environment."""
 
-    __slots__ = ("debug", "mode", "preload", "raw_mode", "understood", "values")
+    __slots__ = ("debug", "mode", "preload", "raw_mode", "understood", "value_limit", "values")
 
     def __init__(
         self,
@@ -67,6 +71,7 @@ class Config:
         understood: bool,
         preload: bool = True,
         values: bool = True,
+        value_limit: int = DEFAULT_VALUE_LIMIT,
     ) -> None:
         self.mode = mode
         self.debug = debug
@@ -74,6 +79,7 @@ class Config:
         self.understood = understood
         self.preload = preload
         self.values = values
+        self.value_limit = value_limit
 
     @property
     def active(self) -> bool:
@@ -101,7 +107,24 @@ def parse(environ: Mapping[str, str]) -> Config:
     debug = environ.get(DEBUG_VARIABLE, "").strip().lower() in _TRUE_DEBUG
     preload = environ.get(PRELOAD_VARIABLE, "").strip().lower() not in _FALSE_PRELOAD
     values = environ.get(VALUES_VARIABLE, "").strip().lower() not in _FALSE_PRELOAD
-    return Config(mode or ON, debug, raw, understood, preload, values)
+    limit = parse_size(environ.get(VALUE_LIMIT_VARIABLE, ""), DEFAULT_VALUE_LIMIT)
+    return Config(mode or ON, debug, raw, understood, preload, values, limit)
+
+
+_UNITS = {"k": 2**10, "m": 2**20, "g": 2**30}
+
+
+def parse_size(raw: str, default: int) -> int:
+    """``"1000"``, ``"64M"``, ``"1.5G"`` (``KiB``/``MB`` spellings too) as bytes; ``default``
+    for an empty or unreadable value."""
+    text = raw.strip().lower().rstrip("ib")
+    if not text:
+        return default
+    factor = _UNITS.get(text[-1], 1)
+    try:
+        return int(float(text.rstrip("kmg")) * factor)
+    except ValueError:
+        return default
 
 
 # The process-wide configuration, read on first use; tests in the same process may

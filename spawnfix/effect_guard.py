@@ -75,6 +75,9 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 _refusing = False
 _hook_installed = False
+_in_rerun = False
+# Called once the re-run has ended (``after_rerun``), in the order they were added.
+_after_rerun: list[Any] = []
 
 
 class EffectRefused(PermissionError):
@@ -130,25 +133,40 @@ def _refuse_effects(event: str, args: tuple[Any, ...]) -> None:
     raise EffectRefused(f"spawnfix: the parent already did this ({event}); a child does not")
 
 
+def rerun_in_progress() -> bool:
+    """Whether this process is inside ``quiet_rerun()``."""
+    return _in_rerun
+
+
+def after_rerun(callback: Any) -> None:
+    """Run ``callback()`` when the re-run ends (once, however often it is added)."""
+    if callback not in _after_rerun:
+        _after_rerun.append(callback)
+
+
 @contextmanager
 def quiet_rerun() -> Iterator[None]:
     """Mute ``sys.stdout``/``sys.stderr`` for the re-run; install the refusal hook."""
-    global _hook_installed
+    global _hook_installed, _in_rerun
     if not _hook_installed:
         sys.addaudithook(_refuse_effects)
         _hook_installed = True
     real_out, real_err = sys.stdout, sys.stderr
     muted_out, muted_err = MutedStream(real_out), MutedStream(real_err)
     sys.stdout, sys.stderr = muted_out, muted_err
+    _in_rerun = True
     try:
         yield
     finally:
+        _in_rerun = False
         muted_out.muted = muted_err.muted = False
         # A script that installed its own stream keeps it, as it would have under fork.
         if sys.stdout is muted_out:
             sys.stdout = real_out
         if sys.stderr is muted_err:
             sys.stderr = real_err
+        while _after_rerun:
+            _after_rerun.pop(0)()
 
 
 @contextmanager

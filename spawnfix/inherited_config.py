@@ -200,6 +200,10 @@ def _handler_spec(logging: "Any", handler: "Any") -> "Optional[dict[str, Any]]":
     }
     kind = type(handler)
     if kind is logging.FileHandler:
+        if getattr(handler, "stream", None) is not None:
+            from spawnfix.shared_files import share_for_writing
+
+            share_for_writing(handler.stream)  # the parent's records land after the child's
         return dict(common, kind="file", path=handler.baseFilename, encoding=handler.encoding)
     if kind is logging.StreamHandler:
         stream = getattr(handler, "stream", None)

@@ -19,8 +19,9 @@ child gets the parent's shared object, as under fork. Each global is pickled on 
   by its first line);
 - the globals of the user's own modules (imported from outside the standard library and
   the site-packages directories), except modules and the module's own definitions;
-- an open file is sent as "open that file again": for writing, in append mode (never
-  truncated), for reading, at the same position; the parent's ``sys.stdout``/``stderr``
+- an open file is sent as "open that file again" (``spawnfix.shared_files``): for
+  writing, in append mode (never truncated, and the parent's own descriptor appends from
+  then on), for reading, at the same position; the parent's ``sys.stdout``/``stderr``
   become the child's;
 - a global of ``__main__`` that is the very object of a user module's global is sent as a
   reference to it, so the two stay one object;
@@ -57,30 +58,14 @@ if TYPE_CHECKING:
     from typing import Any, Optional
 
 PREPARATION_KEY = "spawnfix_values"
-LIMIT_VARIABLE = "SPAWNFIX_VALUE_LIMIT"
-DEFAULT_LIMIT = 128 * 2**20
 MAIN_NAMES = ("__main__", "__mp_main__")
 _NEVER_SENT_PACKAGES = ("wandb", "spawnfix", "sitecustomize", "usercustomize")
-_UNITS = {"k": 2**10, "m": 2**20, "g": 2**30}
 
 # A global reference instead of a pickle: ("module attribute", module name, attribute).
 MODULE_ATTRIBUTE = "module attribute"
 
 # Names already reported as not sent, so that SPAWNFIX_DEBUG says it once per process.
 _reported: set[tuple[str, str]] = set()
-
-
-def value_limit(environ: Any = os.environ) -> int:
-    """The largest pickled size of one value sent to a child (``SPAWNFIX_VALUE_LIMIT``:
-    bytes, or a number with ``k``, ``M`` or ``G``; 0 sends nothing)."""
-    raw = str(environ.get(LIMIT_VARIABLE, "")).strip().lower().rstrip("ib")
-    if not raw:
-        return DEFAULT_LIMIT
-    factor = _UNITS.get(raw[-1], 1)
-    try:
-        return int(float(raw.rstrip("kmg")) * factor)
-    except ValueError:
-        return DEFAULT_LIMIT
 
 
 def add_to_preparation(data: dict[str, Any], with_main: bool) -> None:
@@ -101,12 +86,16 @@ class ParentValues:
             payload = _snapshot(self.with_main)
         except Exception as error:  # fail open: the child computes its own values
             log_decision("parent values not sent: %r", error)
-            payload = ({}, {}, {})
+            payload = ({}, {}, {}, ())
         return (_arrive_in_child, payload)
 
 
-def _snapshot(with_main: bool) -> tuple[dict[str, Any], dict[str, int], dict[str, Any]]:
-    limit = value_limit()
+def _snapshot(
+    with_main: bool,
+) -> tuple[dict[str, Any], dict[str, int], dict[str, Any], tuple[str, ...]]:
+    from spawnfix import config
+
+    limit = config.current().value_limit
     modules = _user_modules()
     module_values: dict[str, dict[str, bytes]] = {}
     shared: dict[int, tuple[str, str]] = {}
@@ -118,6 +107,7 @@ def _snapshot(with_main: bool) -> tuple[dict[str, Any], dict[str, int], dict[str
                 shared.setdefault(id(value), (name, attribute))
     main_values: dict[str, Any] = {}
     definitions: dict[str, int] = {}
+    holding: set[str] = set()
     main_module = sys.modules.get("__main__")
     if with_main and main_module is not None:
         namespace = dict(vars(main_module))
@@ -126,9 +116,10 @@ def _snapshot(with_main: bool) -> tuple[dict[str, Any], dict[str, int], dict[str
             if id(value) in shared:
                 main_values[name] = (MODULE_ATTRIBUTE, *shared[id(value)])
                 del candidates[name]
-        main_values.update(_pickle_each(candidates, limit, "__main__"))
+        main_values.update(_pickle_each(candidates, limit, "__main__", holding))
         definitions = _main_definitions(namespace, main_module.__name__)
-    return main_values, definitions, {name: v for name, v in module_values.items() if v}
+    modules_sent = {name: v for name, v in module_values.items() if v}
+    return main_values, definitions, modules_sent, tuple(holding)
 
 
 def _candidates(namespace: dict[str, Any], module_name: str) -> dict[str, Any]:
@@ -175,18 +166,22 @@ def _main_definitions(namespace: dict[str, Any], module_name: str) -> dict[str, 
     return found
 
 
-def _pickle_each(values: dict[str, Any], limit: int, owner: str) -> dict[str, bytes]:
+def _pickle_each(
+    values: dict[str, Any], limit: int, owner: str, holding: Optional[set[str]] = None
+) -> dict[str, bytes]:
     pickled = {}
     for name, value in values.items():
         try:
-            data = _dumps(value)
+            data, holds_descriptor = _dumps(value)
         except Exception as error:
             _report(owner, name, f"it does not pickle ({type(error).__name__}: {error})")
             continue
         if len(data) > limit:
-            _report(owner, name, f"its pickle has {len(data)} bytes, over {LIMIT_VARIABLE}")
+            _report(owner, name, f"its pickle has {len(data)} bytes, over SPAWNFIX_VALUE_LIMIT")
             continue
         pickled[name] = data
+        if holds_descriptor and holding is not None:
+            holding.add(name)
     return pickled
 
 
@@ -196,71 +191,31 @@ def _report(owner: str, name: str, why: str) -> None:
         log_decision("%s.%s is not sent to children, %s: they compute it", owner, name, why)
 
 
-def _dumps(value: Any) -> bytes:
+def _dumps(value: Any) -> tuple[bytes, bool]:
+    # The pickle, and whether it holds something that owns a descriptor in the child (an
+    # open file, a connection, a socket): such a value is unpickled once, never afresh.
+    import copyreg
+    from collections import ChainMap
+    from multiprocessing.reduction import ForkingPickler
+
+    from spawnfix import shared_files
+
+    holds_descriptor = []
+
+    def noting(reduce: Any) -> Any:
+        def reduce_noting(obj: Any) -> Any:
+            holds_descriptor.append(type(obj).__name__)
+            return reduce(obj)
+
+        return reduce_noting
+
+    own = {kind: noting(reduce) for kind, reduce in ForkingPickler._extra_reducers.items()}
+    own.update(dict.fromkeys(shared_files.FILE_TYPES, noting(shared_files.reduce_open_file)))
     buffer = io.BytesIO()
-    _values_pickler_class()(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
-    return buffer.getvalue()
-
-
-_pickler_class: Any = None
-
-
-def _values_pickler_class() -> Any:
-    # multiprocessing's own reducers (connections, sockets) on top of copyreg's, plus
-    # open files; made on first use.
-    global _pickler_class
-    if _pickler_class is None:
-        import copyreg
-        from collections import ChainMap
-        from multiprocessing.reduction import ForkingPickler
-
-        files = dict.fromkeys(
-            (io.TextIOWrapper, io.BufferedWriter, io.BufferedReader, io.BufferedRandom, io.FileIO),
-            _reduce_open_file,
-        )
-
-        class ValuesPickler(pickle.Pickler):
-            dispatch_table = ChainMap(  # noqa: RUF012 (a per-class table is the point)
-                files, ForkingPickler._extra_reducers, copyreg.dispatch_table
-            )
-
-        _pickler_class = ValuesPickler
-    return _pickler_class
-
-
-def _reduce_open_file(handle: Any) -> Any:
-    for stream_name in ("stdout", "stderr", "stdin"):
-        if handle is getattr(sys, stream_name, None) or handle is getattr(
-            sys, f"__{stream_name}__", None
-        ):
-            return (_standard_stream, (stream_name,))
-    name = getattr(handle, "name", None)
-    if not isinstance(name, str) or handle.closed:
-        raise TypeError(f"cannot send {handle!r}: closed, or not a named file")
-    mode = getattr(handle, "mode", "r")
-    binary = "b" in mode or not isinstance(handle, io.TextIOWrapper)
-    if any(letter in mode for letter in "wax+"):
-        child_mode, position = ("ab" if binary else "a"), None
-    else:
-        child_mode, position = ("rb" if binary else "r"), handle.tell()
-    text = (handle.encoding, handle.errors) if isinstance(handle, io.TextIOWrapper) else None
-    return (_reopen_file, (os.path.abspath(name), child_mode, position, text))
-
-
-def _standard_stream(stream_name: str) -> Any:
-    """Child: the child's own ``sys.stdout``, ``sys.stderr`` or ``sys.stdin``."""
-    return getattr(sys, stream_name)
-
-
-def _reopen_file(path: str, mode: str, position: Any, text: Any) -> Any:
-    """Child: the parent's open file, opened again (appending, or at the same position)."""
-    if text is None:
-        handle = open(path, mode)  # noqa: SIM115 (the program owns it, as in the parent)
-    else:
-        handle = open(path, mode, encoding=text[0], errors=text[1])  # noqa: SIM115
-    if position:
-        handle.seek(position)
-    return handle
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = ChainMap(own, copyreg.dispatch_table)
+    pickler.dump(value)
+    return buffer.getvalue(), bool(holds_descriptor)
 
 
 def _user_modules() -> dict[str, Any]:
@@ -310,11 +265,14 @@ _received: Optional[ChildValues] = None
 
 
 def _arrive_in_child(
-    main_values: dict[str, Any], definitions: dict[str, int], module_values: dict[str, Any]
+    main_values: dict[str, Any],
+    definitions: dict[str, int],
+    module_values: dict[str, Any],
+    holding: tuple[str, ...] = (),
 ) -> None:
     """Unpickling hook: runs in the child while the preparation data is loaded."""
     global _received
-    _received = ChildValues(main_values, definitions)
+    _received = ChildValues(main_values, definitions, frozenset(holding))
     if module_values:
         sys.meta_path.insert(0, _ModuleValuesFinder(module_values))
     log_decision(
@@ -332,9 +290,16 @@ def received() -> Optional[ChildValues]:
 class ChildValues:
     """Child: the parent's ``__main__`` values, bound while and after the main re-runs."""
 
-    def __init__(self, values: dict[str, Any], definitions: dict[str, int]) -> None:
+    def __init__(
+        self,
+        values: dict[str, Any],
+        definitions: dict[str, int],
+        holding: frozenset[str] = frozenset(),
+    ) -> None:
         self.values = values
         self.definitions = definitions
+        # Values that own a descriptor (a file, a connection): never unpickled twice.
+        self.holding = holding
         self.bound: set[str] = set()
         self.mentioned_after_binding: set[str] = set()
         self.defined: dict[tuple[str, int], Any] = {}
@@ -398,13 +363,15 @@ class ChildValues:
         used (their values may have changed, so they are bound afresh at the end)."""
         import _ast
 
-        from spawnfix.main_script import walk
+        from spawnfix.main_script import guard_kind, walk
 
         if isinstance(node, (_ast.FunctionDef, _ast.AsyncFunctionDef, _ast.ClassDef)):
             # co_firstlineno and __firstlineno__ both count the decorators
             first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
             self.defined[(node.name, first)] = namespace.get(node.name)
             return
+        if guard_kind(node) is not None:
+            return  # a guarded block does not run in a child
         for inner in walk(node):
             if isinstance(inner, _ast.Name) and inner.id in self.bound:
                 self.mentioned_after_binding.add(inner.id)
@@ -418,7 +385,9 @@ class ChildValues:
                 namespace[name] = definition
                 log_decision("%s is the definition at line %d, as in the parent", name, line)
         for name in self.values:
-            if name in self.bound and name not in self.mentioned_after_binding:
+            if name in self.bound and (
+                name not in self.mentioned_after_binding or name in self.holding
+            ):
                 continue
             try:
                 namespace[name] = self._load(name, namespace)

@@ -1,0 +1,156 @@
+"""Children that are copies of the parent (issue 15), compared with ``fork`` on everything
+observable: exit code, stdout, stderr and the files and folders left behind.
+
+- ``unguarded_effects``: top-level prints, a run folder named by ``uuid``, ``rmtree`` of an
+  output folder, a log and a CSV opened with ``"w"``, ``basicConfig(filemode="w")``, a
+  dataset built and cached to disk, random weights, an environment variable, then a
+  ``Pool(maxtasksperchild=1)``. spawn and forkserver with spawnfix = fork. Without the
+  parent's values (``SPAWNFIX_VALUES=0``, spawnfix's earlier behaviour) each effect is
+  repeated or lost (asserted line by line); with ``SPAWNFIX=0`` the script fails.
+- ``guarded_values``: globals changed under the guard and in ``main()``, a user module's
+  globals, a ``Queue`` made in ``main()``, a function defined twice. With ``SPAWNFIX=0``
+  the children see the import-time values (asserted).
+- ``unittest_manager``: a ``Manager().dict()`` global made in ``setUp`` (CPython #128145).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import matrix_pythons
+from corpus_runs import FILE, MODULE, run_corpus
+from support.scripts import SCRIPTS, run_python
+
+FOLDER = "fork_faithful"
+_RANDOM_ID = re.compile(r"[0-9a-f]{32}")
+NATIVE_TIMEOUT = 20  # an unguarded Pool under spawn respawns its dying workers forever
+
+
+def left_behind(scripts: Path) -> dict[str, str]:
+    """What a run created beside the scripts: relative path -> "<folder>" or the file's
+    lines, sorted (records of several processes arrive in any order), ids normalised."""
+    original = {path.relative_to(SCRIPTS) for path in SCRIPTS.rglob("*")}
+    found = {}
+    for path in sorted(scripts.rglob("*")):
+        relative = path.relative_to(scripts)
+        if relative in original or "__pycache__" in relative.parts:
+            continue
+        key = _RANDOM_ID.sub("<id>", relative.as_posix())
+        if path.is_dir():
+            found[key] = "<folder>"
+        else:
+            lines = path.read_bytes().decode("utf-8", "replace").splitlines()
+            found[key] = "\n".join(sorted(lines))
+    return found
+
+
+def observe(python: str, script: str, method: str, tmp_path: Path, invocation=FILE, **env):
+    """Exit code, stdout and stderr lines, files left behind, for one run."""
+    run = run_corpus(python, script, method, invocation, tmp_path, folder=FOLDER, timeout=90, **env)
+    result = run.result
+    return {
+        "exit": result.returncode,
+        "stdout": _RANDOM_ID.sub("<id>", result.stdout).splitlines(),
+        "stderr": result.stderr.splitlines(),
+        "files": left_behind(tmp_path / "scripts"),
+    }
+
+
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_unguarded_children_never_redo_the_parents_top_level_work(envs, tmp_path, version):
+    """spawn and forkserver = fork: nothing printed twice, no stray run folder, no file
+    truncated or deleted, the same weights, run id and environment in every worker."""
+    python = envs.get(version).python
+    reference = observe(python, "unguarded_effects", "fork", tmp_path / "fork", SPAWNFIX="0")
+    assert reference["exit"] == 0, reference
+    assert reference["stdout"].count("weights: same=True") == 4, reference
+    for method in ("spawn", "forkserver"):
+        seen = observe(python, "unguarded_effects", method, tmp_path / method, SPAWNFIX="quiet")
+        assert seen == reference, method
+
+
+def test_without_the_parents_values_each_effect_is_repeated_or_lost(envs, tmp_path):
+    """The same script with spawnfix's earlier re-run (``SPAWNFIX_VALUES=0``): every
+    effect the corpus checks goes wrong, so each line of the comparison above is earned."""
+    python = envs.get("3.11").python
+    reference = observe(python, "unguarded_effects", "fork", tmp_path / "fork", SPAWNFIX="0")
+    before = observe(
+        python,
+        "unguarded_effects",
+        "spawn",
+        tmp_path / "before",
+        SPAWNFIX="quiet",
+        SPAWNFIX_VALUES="0",
+    )
+    assert before["stdout"].count("banner: on stdout") > 1
+    assert before["stdout"].count("helper: ready") > 1
+    assert before["stdout"].count("dataset: building") > 1
+    assert before["stderr"].count("banner: on stderr") > 1
+    assert "weights: same=True" not in before["stdout"] or before["exit"] != 0
+    runs = [key for key in before["files"] if key.startswith(f"{FOLDER}/runs/")]
+    assert len(runs) > 1, before["files"]
+    for name in ("run.log", "results.csv", "train.log"):
+        assert before["files"].get(f"{FOLDER}/{name}") != reference["files"][f"{FOLDER}/{name}"]
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.14"])
+def test_unguarded_effects_fail_natively(envs, tmp_path, version):
+    """``SPAWNFIX=0``: the unguarded Pool never gets a working worker (it hangs), under
+    spawn and, on 3.14, under the default start method's fork server."""
+    python = envs.get(version).python
+    for method in ("spawn", "forkserver"):
+        run = run_corpus(
+            python,
+            "unguarded_effects",
+            method,
+            FILE,
+            tmp_path / method,
+            folder=FOLDER,
+            timeout=NATIVE_TIMEOUT,
+            SPAWNFIX="0",
+        )
+        assert run.result.timed_out or run.result.returncode != 0, run.result
+
+
+@pytest.mark.parametrize("invocation", [FILE, MODULE])
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_guarded_children_see_the_parents_values(envs, tmp_path, version, invocation):
+    """Globals set under the guard and in ``main()``, a user module's globals and a queue
+    reach the children; the Process runs the definition the parent had at ``start()``."""
+    python = envs.get(version).python
+
+    def seen(method: str, **env: str) -> dict:
+        return observe(python, "guarded_values", method, tmp_path / method, invocation, **env)
+
+    reference = seen("fork", SPAWNFIX="0")
+    assert reference["exit"] == 0, reference
+    assert reference["stdout"] == [
+        "banner: module level",
+        "first describe(process) scale=10 labels=['cat', 'dog'] name=set in main "
+        "mode=fast limits={'depth': 3}",
+        "[(0, 'second describe(0)'), (10, 'second describe(1)'), (40, 'second describe(2)')]",
+    ]
+    for method in ("spawn", "forkserver"):
+        assert seen(method) == reference, method
+    native = observe(
+        python, "guarded_values", "spawn", tmp_path / "native", invocation, SPAWNFIX="0"
+    )
+    assert native["stdout"].count("banner: module level") > 1, native
+    assert "[(0, 'second describe(0)'), (1, 'second describe(1)')" in native["stdout"][-1]
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.14"])
+def test_manager_dict_made_in_unittest_setup_reaches_the_child(envs, tmp_path, version):
+    """``python -m unittest``: the test module is a user module; its ``SHARED`` global, a
+    ``Manager().dict()`` made in ``setUp``, is the parent's in the child (CPython #128145)."""
+    python = envs.get(version).python
+    args = ["-m", "unittest", "-q", f"{FOLDER}.unittest_manager"]
+    for method in ("fork", "spawn", "forkserver"):
+        result = run_python(python, args, SCRIPTS, timeout=90, START_METHOD=method)
+        assert result.returncode == 0, (method, result.stderr)
+    native = run_python(python, args, SCRIPTS, timeout=90, START_METHOD="spawn", SPAWNFIX="0")
+    assert native.returncode == 1, native.stderr
+    assert "TypeError: 'NoneType' object does not support item assignment" in native.stderr
