@@ -179,3 +179,16 @@ def refusing_effects() -> Iterator[None]:
         yield
     finally:
         _refusing = previous
+
+
+@contextmanager
+def allowing_effects() -> Iterator[None]:
+    """Lift the refusal inside ``refusing_effects()`` for a call spawnfix itself makes
+    (wandb's disabled run in a child)."""
+    global _refusing
+    previous = _refusing
+    _refusing = False
+    try:
+        yield
+    finally:
+        _refusing = previous

@@ -106,11 +106,16 @@ def in_bootstrapping_child() -> bool:
 
 def _disabled_run(wrapped: Any, args: tuple, kwargs: dict) -> Any:
     log_decision("wandb.init() during the bootstrapping phase: returning a disabled run")
-    try:
-        return wrapped(*args, **{**kwargs, "mode": "disabled"})
-    except Exception as error:
-        log_decision("wandb.init(mode='disabled', ...) failed (%r); retrying bare", error)
-        return wrapped(mode="disabled", config=kwargs.get("config"))
+    # A disabled run creates nothing, but wandb sets up its settings on the way (the
+    # environment, its folder): a child's effect-free re-run lets it.
+    from spawnfix.effect_guard import allowing_effects
+
+    with allowing_effects():
+        try:
+            return wrapped(*args, **{**kwargs, "mode": "disabled"})
+        except Exception as error:
+            log_decision("wandb.init(mode='disabled', ...) failed (%r); retrying bare", error)
+            return wrapped(mode="disabled", config=kwargs.get("config"))
 
 
 def _unguarded_call_site() -> Any:

@@ -8,11 +8,12 @@ from wandb import init
 
 
 def child_run_type(_):
-    return type(run).__module__ + "." + type(run).__qualname__
+    return type(child_run).__module__ + "." + type(child_run).__qualname__
 
 
-in_child = multiprocessing.current_process().name != "MainProcess"
-run = wandb.init(project="spawnfix-shape") if in_child else None
+# Only children bind child_run (a name the parent never has, so none is sent to them).
+if multiprocessing.current_process().name != "MainProcess":
+    child_run = wandb.init(project="spawnfix-shape")
 
 if __name__ == "__main__":
     print("wrapper", type(wandb.init).__name__)
