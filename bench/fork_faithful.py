@@ -5,9 +5,10 @@
    and spawn with ``SPAWNFIX_VALUES=0`` (the children compute it again, as before this
    round). Goal: spawnfix at most 1.2x fork.
 2. The per-child cost of sending top-level data: a guarded script with 1 MB and 100 MB of
-   top-level bytes and a ``Pool(2)``, spawn, with spawnfix vs ``SPAWNFIX_VALUES=0`` (where
-   the child computes ``os.urandom`` itself); the difference of medians divided by the
-   two children.
+   top-level bytes and a ``Pool(2)``, spawn, with spawnfix sending them
+   (``SPAWNFIX_VALUE_LIMIT=1G``; by default 100 MB is over the 16 MiB limit and is not sent)
+   vs ``SPAWNFIX_VALUES=0`` (where the child computes ``os.urandom`` itself); the difference
+   of medians divided by the two children.
 
 Interleaved runs, medians; usage: python bench/fork_faithful.py [--runs N]
 """
@@ -53,7 +54,9 @@ def main() -> None:
     for megabytes in ("1", "100"):
         samples = interleaved(
             {
-                "values": lambda size=megabytes: time_command(data, DATA_MB=size),
+                "values": lambda size=megabytes: time_command(
+                    data, DATA_MB=size, SPAWNFIX_VALUE_LIMIT="1G"
+                ),
                 "off": lambda size=megabytes: time_command(data, DATA_MB=size, SPAWNFIX_VALUES="0"),
             },
             args.runs,

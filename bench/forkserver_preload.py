@@ -7,7 +7,9 @@ tiny dataset (``tests/scripts/ml_cases/loader_epochs*.py``), torch 2.13.0 CPU:
   forkserver with spawnfix (the fork server preloads torch): goal at least 3x faster than
   plain forkserver;
 - the unguarded script under forkserver with spawnfix vs the guarded one with spawnfix,
-  also with the 3.13.8+/3.14 main preload emulated (goal at most 1.05x).
+  also with the 3.13.8+/3.14 main preload emulated (goal at most 1.05x);
+- the guarded script under forkserver with spawnfix but ``SPAWNFIX_WARM=0`` (the fork
+  server started by the first worker, as before it was started ahead of need).
 
 Usage: python bench/forkserver_preload.py [--runs N]   (needs Python 3.11 for torch 2.13.0)
 """
@@ -46,13 +48,20 @@ _spawn.get_preparation_data = _with_main_path
 
 
 def run_case(
-    python: str, case: str, start_method: str, mode: str, cwd: Path, marker: Path
+    python: str,
+    case: str,
+    start_method: str,
+    mode: str,
+    cwd: Path,
+    marker: Path,
+    warm: str = "1",
 ) -> float:
     """Wall time of one run of ``ml_cases.<case>``."""
     return time_command(
         [python, "-m", f"ml_cases.{case}"],
         cwd=cwd,
         SPAWNFIX=mode,
+        SPAWNFIX_WARM=warm,
         START_METHOD=start_method,
         MARKER_FILE=str(marker),
     )
@@ -81,6 +90,9 @@ def main() -> None:
         ),
         "unguarded, forkserver, with spawnfix": partial(
             run, "loader_epochs", "forkserver", "quiet"
+        ),
+        "guarded, forkserver, with spawnfix, SPAWNFIX_WARM=0 (before)": partial(
+            run, "loader_epochs_guarded", "forkserver", "quiet", warm="0"
         ),
         "emulated 3.14 main preload: guarded, with spawnfix": partial(
             run, "loader_epochs_guarded_314", "forkserver", "quiet"

@@ -12,7 +12,8 @@ for the whole life of the process.
 | ``0``, ``off``, ...          | ``off``  | inert: nothing is patched                        |
 
 ``SPAWNFIX_DEBUG=1`` logs every decision through the ``spawnfix`` logger to stderr.
-``SPAWNFIX_PRELOAD=0`` stops spawnfix from extending the fork server's preload.
+``SPAWNFIX_PRELOAD=0`` stops spawnfix from extending the fork server's preload (and from
+starting the fork server ahead of need); ``SPAWNFIX_WARM=0`` only from the latter.
 ``SPAWNFIX_VALUES=0`` stops children from receiving the parent's values and re-running the
 main script without effects (``spawnfix.parent_values``); they re-import it as before.
 ``SPAWNFIX_VALUE_LIMIT`` (bytes, or a number with ``k``, ``M`` or ``G``) is the largest
@@ -32,8 +33,9 @@ MODE_VARIABLE = "SPAWNFIX"
 DEBUG_VARIABLE = "SPAWNFIX_DEBUG"
 PRELOAD_VARIABLE = "SPAWNFIX_PRELOAD"
 VALUES_VARIABLE = "SPAWNFIX_VALUES"
+WARM_VARIABLE = "SPAWNFIX_WARM"
 VALUE_LIMIT_VARIABLE = "SPAWNFIX_VALUE_LIMIT"
-DEFAULT_VALUE_LIMIT = 128 * 2**20
+DEFAULT_VALUE_LIMIT = 16 * 2**20
 
 ON = "on"
 QUIET = "quiet"
@@ -61,7 +63,16 @@ _FALSE_PRELOAD = {"0", "off", "false", "no"}
 class Config:
     """What spawnfix should do in this process, decided from the environment."""
 
-    __slots__ = ("debug", "mode", "preload", "raw_mode", "understood", "value_limit", "values")
+    __slots__ = (
+        "debug",
+        "mode",
+        "preload",
+        "raw_mode",
+        "understood",
+        "value_limit",
+        "values",
+        "warm",
+    )
 
     def __init__(
         self,
@@ -72,6 +83,7 @@ class Config:
         preload: bool = True,
         values: bool = True,
         value_limit: int = DEFAULT_VALUE_LIMIT,
+        warm: bool = True,
     ) -> None:
         self.mode = mode
         self.debug = debug
@@ -80,6 +92,7 @@ class Config:
         self.preload = preload
         self.values = values
         self.value_limit = value_limit
+        self.warm = warm and preload
 
     @property
     def active(self) -> bool:
@@ -108,7 +121,8 @@ def parse(environ: Mapping[str, str]) -> Config:
     preload = environ.get(PRELOAD_VARIABLE, "").strip().lower() not in _FALSE_PRELOAD
     values = environ.get(VALUES_VARIABLE, "").strip().lower() not in _FALSE_PRELOAD
     limit = parse_size(environ.get(VALUE_LIMIT_VARIABLE, ""), DEFAULT_VALUE_LIMIT)
-    return Config(mode or ON, debug, raw, understood, preload, values, limit)
+    warm = environ.get(WARM_VARIABLE, "").strip().lower() not in _FALSE_PRELOAD
+    return Config(mode or ON, debug, raw, understood, preload, values, limit, warm)
 
 
 _UNITS = {"k": 2**10, "m": 2**20, "g": 2**30}

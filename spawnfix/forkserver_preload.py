@@ -48,9 +48,8 @@ def choose_preload(data: "dict[str, Any]") -> None:
     if not config.current().preload:
         log_decision("fork server preload left alone: SPAWNFIX_PRELOAD=0")
         return
-    forkserver_module = sys.modules.get("multiprocessing.forkserver")
-    server = getattr(forkserver_module, "_forkserver", None)
-    if server is None or list(server._preload_modules) != DEFAULT_PRELOAD:
+    server = _fork_server()
+    if server is None or program_chose_preload(server):
         log_decision("fork server preload chosen by the program: left alone")
         return
     modules = modules_to_preload(_script_path(data))
@@ -59,6 +58,33 @@ def choose_preload(data: "dict[str, Any]") -> None:
     os.environ[PRELOAD_VARIABLE] = json.dumps({"modules": modules, "sys_path": sys.path})
     server._preload_modules = [*DEFAULT_PRELOAD, RUNNER_MODULE]
     log_decision("fork server will preload %s", ", ".join(modules))
+
+
+# The preload list the fork server object was made with: a program that calls
+# set_forkserver_preload() replaces it (even with an equal list, ["__main__"]).
+_default_preload_list: "Optional[list[str]]" = None
+
+
+def note_default_preload(forkserver_module: "Any") -> None:
+    """When ``multiprocessing.forkserver`` is imported: remember its default list."""
+    global _default_preload_list
+    server = getattr(forkserver_module, "_forkserver", None)
+    _default_preload_list = getattr(server, "_preload_modules", None)
+
+
+def _fork_server() -> "Any":
+    forkserver_module = sys.modules.get("multiprocessing.forkserver")
+    return getattr(forkserver_module, "_forkserver", None)
+
+
+def program_chose_preload(server: "Any" = None) -> bool:
+    """Whether the program called ``set_forkserver_preload`` (the fork server keeps it)."""
+    server = server if server is not None else _fork_server()
+    if server is None:
+        return False
+    if _default_preload_list is not None:
+        return server._preload_modules is not _default_preload_list
+    return list(server._preload_modules) != DEFAULT_PRELOAD
 
 
 def _script_path(data: "dict[str, Any]") -> "Optional[str]":

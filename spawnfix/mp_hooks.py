@@ -69,6 +69,10 @@ _sent_plan: Optional[RerunPlan] = None
 # In a child that re-ran the script under a plan: that plan, handed to its own children.
 _inherited_plan: Optional[RerunPlan] = None
 
+# Whether a plan was sent because children would trip over unguarded code (not only to
+# give them the parent's values).
+_repair_plan_sent = False
+
 
 def install(spawn_module: Any) -> None:
     """Wrap ``spawn_module.get_preparation_data``; a second call is a no-op."""
@@ -254,9 +258,11 @@ def prepare_child_data(
         _withhold_main_from_fork_server(data, script.path)
         return
     if statement is None and not start_method_lines and not wandb_lines:
-        if _sent_plan is not None:
+        if _sent_plan is not None and _keeps_main_preload(name):
+            log_decision("the fork server may preload the guarded main script")
+        elif _sent_plan is not None:
             _attach_plan(data, name, _sent_plan, package, "as sent before")
-        elif _sends_values(package) and config.current().mode != config.STRICT:
+        elif _sends_values(package):
             # A guarded script: the child re-runs it without effects and gets the
             # parent's values (spawnfix.parent_values) instead of re-importing it.
             from spawnfix.rerun import RerunPlan
@@ -266,6 +272,9 @@ def prepare_child_data(
         return
 
     needs_plan = statement is not None or bool(start_method_lines)
+    if needs_plan:
+        global _repair_plan_sent
+        _repair_plan_sent = True
     if name == FORKSERVER_PRELOAD_CALL:
         if needs_plan or _sent_plan is not None:
             _withhold_main_from_fork_server(data, script.path)
@@ -293,6 +302,13 @@ def prepare_child_data(
 
         plan = RerunPlan.for_statement(script, statement) if needs_plan else None
         _attach_plan(data, name, plan or _sent_plan, package, "new")
+
+
+def _keeps_main_preload(name: str) -> bool:
+    # A plan sent only for the parent's values (a guarded script) does not need the main
+    # script kept out of the fork server: 3.13.8+/3.14 import it there once, as natively,
+    # and each child gets the parent's values on top of it (no re-run per child).
+    return name == FORKSERVER_PRELOAD_CALL and not _repair_plan_sent and _inherited_plan is None
 
 
 def _attach_plan(

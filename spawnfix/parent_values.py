@@ -26,8 +26,9 @@ child gets the parent's shared object, as under fork. Each global is pickled on 
 - a global of ``__main__`` that is the very object of a user module's global is sent as a
   reference to it, so the two stay one object;
 - what does not pickle (a lock, a socket, an object holding a thread), what is larger than
-  ``SPAWNFIX_VALUE_LIMIT`` (default 128 MiB pickled: sending more to every worker can cost
-  more than computing it again) and objects of ``wandb`` (a child keeps its disabled run)
+  ``SPAWNFIX_VALUE_LIMIT`` (default 16 MiB pickled: sending more to every worker can cost
+  more time and memory than computing it again; pickling stops at the limit, and an object
+  found too large is not tried again) and objects of ``wandb`` (a child keeps its disabled run)
   are not sent: the child computes them as it otherwise would. ``SPAWNFIX_DEBUG`` names each.
 
 Child side: unpickling the preparation data stores what arrived (``received``). The main
@@ -95,7 +96,38 @@ def _snapshot(
 ) -> tuple[dict[str, Any], dict[str, int], dict[str, Any], tuple[str, ...]]:
     from spawnfix import config
 
-    limit = config.current().value_limit
+    restore = _distinct_descriptors()
+    try:
+        return _snapshot_values(with_main, config.current().value_limit)
+    finally:
+        restore()
+
+
+def _distinct_descriptors() -> Any:
+    # A spawn child gets the descriptors a launch passes (popen_spawn_posix ``_fds``), and
+    # the list must not hold one twice: a Queue sent here and again as the Process's
+    # argument would. Each descriptor a value sends goes as a duplicate of its own, closed
+    # once the launch's Popen object is gone.
+    import weakref
+    from multiprocessing import context
+
+    popen = context.get_spawning_popen()
+    if type(popen).__module__ != "multiprocessing.popen_spawn_posix":
+        return lambda: None
+    original = popen.duplicate_for_child
+
+    def duplicate_for_child(descriptor: int) -> Any:
+        copy = os.dup(descriptor)
+        weakref.finalize(popen, os.close, copy)
+        return original(copy)
+
+    popen.duplicate_for_child = duplicate_for_child
+    return lambda: vars(popen).pop("duplicate_for_child", None)
+
+
+def _snapshot_values(
+    with_main: bool, limit: int
+) -> tuple[dict[str, Any], dict[str, int], dict[str, Any], tuple[str, ...]]:
     modules = _user_modules()
     module_values: dict[str, dict[str, bytes]] = {}
     shared: dict[int, tuple[str, str]] = {}
@@ -171,18 +203,55 @@ def _pickle_each(
 ) -> dict[str, bytes]:
     pickled = {}
     for name, value in values.items():
+        key = (owner, name, id(value))
+        if key in _not_sendable:
+            continue  # the same object failed before: do not pay for it at every start
         try:
-            data, holds_descriptor = _dumps(value)
+            data, holds_descriptor = _dumps(value, limit)
+        except _TooLarge:
+            _not_sendable.add(key)
+            _report(owner, name, f"its pickle is larger than SPAWNFIX_VALUE_LIMIT ({limit} bytes)")
+            continue
         except Exception as error:
+            _not_sendable.add(key)
             _report(owner, name, f"it does not pickle ({type(error).__name__}: {error})")
             continue
-        if len(data) > limit:
-            _report(owner, name, f"its pickle has {len(data)} bytes, over SPAWNFIX_VALUE_LIMIT")
+        if _NESTED_WANDB in data:
+            # A wandb run inside a value (a Lightning Trainer's logger): a child keeps its
+            # disabled run, so the value is not sent.
+            _not_sendable.add(key)
+            _report(owner, name, "it holds wandb objects")
             continue
         pickled[name] = data
         if holds_descriptor and holding is not None:
             holding.add(name)
     return pickled
+
+
+# How a pickle names a class of the wandb package (``wandb.sdk...``): cheap to look for,
+# and a false match only keeps a value from being sent.
+_NESTED_WANDB = b"wandb"
+
+# (owner, name, id(value)) of values that did not pickle or were too large.
+_not_sendable: set[tuple[str, str, int]] = set()
+
+
+class _TooLarge(Exception):
+    """A value's pickle went over the size limit (pickling stops there)."""
+
+
+class _LimitedBuffer(io.BytesIO):
+    """A pickle's output that refuses to grow past ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def write(self, data: Any) -> int:
+        """Append ``data``, or raise ``_TooLarge`` when the pickle would exceed the limit."""
+        if self.tell() + len(data) > self.limit:
+            raise _TooLarge
+        return super().write(data)
 
 
 def _report(owner: str, name: str, why: str) -> None:
@@ -191,7 +260,7 @@ def _report(owner: str, name: str, why: str) -> None:
         log_decision("%s.%s is not sent to children, %s: they compute it", owner, name, why)
 
 
-def _dumps(value: Any) -> tuple[bytes, bool]:
+def _dumps(value: Any, limit: int) -> tuple[bytes, bool]:
     # The pickle, and whether it holds something that owns a descriptor in the child (an
     # open file, a connection, a socket): such a value is unpickled once, never afresh.
     import copyreg
@@ -211,7 +280,7 @@ def _dumps(value: Any) -> tuple[bytes, bool]:
 
     own = {kind: noting(reduce) for kind, reduce in ForkingPickler._extra_reducers.items()}
     own.update(dict.fromkeys(shared_files.FILE_TYPES, noting(shared_files.reduce_open_file)))
-    buffer = io.BytesIO()
+    buffer = _LimitedBuffer(limit)
     pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
     pickler.dispatch_table = ChainMap(own, copyreg.dispatch_table)
     pickler.dump(value)
@@ -273,6 +342,9 @@ def _arrive_in_child(
     """Unpickling hook: runs in the child while the preparation data is loaded."""
     global _received
     _received = ChildValues(main_values, definitions, frozenset(holding))
+    for name in [name for name in module_values if name in sys.modules]:
+        # Already imported here: a fork server that preloaded it.
+        _apply_module_values(sys.modules[name], module_values.pop(name))
     if module_values:
         sys.meta_path.insert(0, _ModuleValuesFinder(module_values))
     log_decision(

@@ -167,9 +167,8 @@ def rerun_main_from_path(
     current_main = sys.modules["__main__"]
     if getattr(current_main, "__file__", None) == main_path or not main_path.endswith(".py"):
         _rerun_by_stdlib(plan, original, main_path)
-        values = _values_for(plan)
-        if values is not None and getattr(current_main, "__file__", None) == main_path:
-            values.bind_rest(vars(current_main))  # the fork server's preloaded main
+        if getattr(current_main, "__file__", None) == main_path:
+            _bind_onto_preloaded_main(plan, current_main)
         return
     module_globals = {
         "__name__": "__mp_main__",
@@ -192,6 +191,7 @@ def rerun_main_from_name(
 
     current_main = sys.modules["__main__"]
     if getattr(current_main.__spec__, "name", None) == mod_name:
+        _bind_onto_preloaded_main(plan, current_main)
         return
     spec = importlib.util.find_spec(mod_name)
     origin = getattr(spec, "origin", None)
@@ -209,6 +209,64 @@ def rerun_main_from_name(
     }
     namespace = rerun_main_until(plan, origin, module_globals)
     _install_as_main(spawn, namespace)
+
+
+def _bind_onto_preloaded_main(plan: RerunPlan, main_module: Any) -> None:
+    # The fork server imported the main script (3.13.8+/3.14): the child gets the parent's
+    # values on top of it. runpy ran the script in a temporary module whose dictionary
+    # the functions keep as their globals, a copy of which became __main__: both get them.
+    values = _values_for(plan)
+    if values is None:
+        return
+    namespace = vars(main_module)
+    values.bind_rest(namespace)
+    function_globals = {
+        id(value.__globals__): value.__globals__
+        for value in namespace.values()
+        if getattr(value, "__module__", None) == namespace.get("__name__")
+        and isinstance(getattr(value, "__globals__", None), dict)
+    }
+    for other in function_globals.values():
+        if other is not namespace:
+            other.update({name: namespace[name] for name in values.bound if name in namespace})
+    scope = next(iter(function_globals.values()), namespace)
+    for name in _redefine_as_in_parent(values, scope):
+        namespace[name] = scope[name]
+    log_decision("the parent's values bound onto the preloaded main script")
+
+
+def _redefine_as_in_parent(values: ChildValues, scope: dict[str, Any]) -> list[str]:
+    # A name the script defines twice: the preloaded module has the last definition, the
+    # parent (at start()) an earlier one. Run that definition again, from the source.
+    import _ast
+
+    from spawnfix.effect_guard import refusing_effects
+    from spawnfix.main_script import load_script, parse_module
+
+    wrong = {
+        name: line
+        for name, line in values.definitions.items()
+        if getattr(getattr(scope.get(name), "__code__", None), "co_firstlineno", line) != line
+    }
+    script = load_script(scope.get("__file__")) if wrong else None
+    if script is None:
+        return []
+    redefined = []
+    for node in parse_module(script.source, script.path).body:
+        if not isinstance(node, (_ast.FunctionDef, _ast.AsyncFunctionDef)):
+            continue
+        first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+        if wrong.get(node.name) != first:
+            continue
+        code = compile(_ast.Module(body=[node], type_ignores=[]), script.path, "exec")
+        try:
+            with refusing_effects():
+                exec(code, scope)
+        except Exception as error:
+            log_decision("definition of %s at line %d not run again: %r", node.name, first, error)
+            continue
+        redefined.append(node.name)
+    return redefined
 
 
 def _rerun_by_stdlib(plan: RerunPlan, original: Callable[[str], None], main: str) -> None:

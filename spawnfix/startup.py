@@ -102,6 +102,10 @@ def _activate():
         # Threads started before the first child need their origin recorded too.
         for package in MULTIPROCESSING_PACKAGES:
             when_imported(package, _record_thread_origins)
+        # A script that will start forkserver children gets its fork server now, so that
+        # its preload imports beside the program's own (spawnfix.warm_forkserver).
+        when_imported("multiprocessing", _warm_fork_server)
+        when_imported("multiprocessing.forkserver", _note_default_preload)
         when_imported("multiprocessing.pool", _watch_pools)
         when_imported("concurrent.futures.process", _watch_executors)
         # What a fresh interpreter's warnings filters are: only the program's changes to
@@ -130,6 +134,18 @@ def _record_thread_origins(_package):
     from spawnfix import thread_sites
 
     thread_sites.install()
+
+
+def _warm_fork_server(multiprocessing_module):
+    from spawnfix import warm_forkserver
+
+    warm_forkserver.warm_if_needed(multiprocessing_module)
+
+
+def _note_default_preload(forkserver_module):
+    from spawnfix import forkserver_preload
+
+    forkserver_preload.note_default_preload(forkserver_module)
 
 
 def _send_by_value_back(_cloudpickle):

@@ -113,8 +113,9 @@ def test_field_script_fails_without_spawnfix(main_env, tmp_path, script):
 
 @pytest.mark.parametrize("start_method", START_METHODS)
 def test_failing_statement_is_skipped_and_logged(main_env, tmp_path, start_method):
-    """A top-level statement that fails when repeated is skipped in the child, and
-    SPAWNFIX_DEBUG says which statement and why."""
+    """A top-level statement that would change the world again is refused in the child
+    (with ``SPAWNFIX_VALUES=0``: fails when repeated) and skipped; SPAWNFIX_DEBUG says
+    which statement and why."""
     run = _run(
         main_env.python,
         "mkdir_before_pool",
@@ -124,18 +125,40 @@ def test_failing_statement_is_skipped_and_logged(main_env, tmp_path, start_metho
         SPAWNFIX_DEBUG="1",
     )
     assert run.result.returncode == 0, run.result.output
-    skipped = 'skipped the statement at line 18 (os.mkdir("results")), which raised FileExistsError'
+    skipped = 'skipped the statement at line 18 (os.mkdir("results")), which raised EffectRefused'
     assert skipped in run.result.stderr, run.result.output
+    assert "the parent already did this (os.mkdir); a child does not" in run.result.stderr
+    rerun = _run(
+        main_env.python,
+        "mkdir_before_pool",
+        start_method,
+        FILE,
+        tmp_path / "rerun",
+        SPAWNFIX_DEBUG="1",
+        SPAWNFIX_VALUES="0",
+    )
+    assert rerun.result.returncode == 0, rerun.result.output
+    assert skipped.replace("EffectRefused", "FileExistsError") in rerun.result.stderr
 
 
 @pytest.mark.parametrize("start_method", START_METHODS)
 def test_grandchildren_get_the_plan(main_env, tmp_path, start_method):
-    """The grandchild re-runs the script under the plan its parent received: it records
-    only what comes before the spawn site."""
-    run = _run(main_env.python, "grandchild", start_method, FILE, tmp_path)
-    assert run.result.returncode == 0, run.result.output
-    (grandchild_pid,) = run.pids_for("grandchild")
-    (child_pid,) = run.pids_for("child")
-    for pid in (grandchild_pid, child_pid):
-        events = [event for p, module, event in run.markers if p == pid]
-        assert events[0] == "start" and "end" not in events, run.markers
+    """The grandchild re-runs the script under the plan its parent received, with the
+    values its parent (the child) had: like the child it redoes none of the script's
+    top-level work (no "start", no "end"), as under fork; with ``SPAWNFIX_VALUES=0`` both
+    visibly re-run the part before the spawn site."""
+    for values, top_level in (("1", []), ("0", ["start"])):
+        run = _run(
+            main_env.python,
+            "grandchild",
+            start_method,
+            FILE,
+            tmp_path / values,
+            SPAWNFIX_VALUES=values,
+        )
+        assert run.result.returncode == 0, run.result.output
+        (grandchild_pid,) = run.pids_for("grandchild")
+        (child_pid,) = run.pids_for("child")
+        for pid, work in ((grandchild_pid, "grandchild"), (child_pid, "child")):
+            events = [event for p, module, event in run.markers if p == pid]
+            assert events == [*top_level, work], run.markers

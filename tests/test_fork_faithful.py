@@ -90,10 +90,10 @@ def test_without_the_parents_values_each_effect_is_repeated_or_lost(envs, tmp_pa
     assert before["stdout"].count("dataset: building") > 1
     assert before["stderr"].count("banner: on stderr") > 1
     assert "weights: same=True" not in before["stdout"] or before["exit"] != 0
-    runs = [key for key in before["files"] if key.startswith(f"{FOLDER}/runs/")]
-    assert len(runs) > 1, before["files"]
+    (folders,) = [line for line in before["stdout"] if line.startswith("run folders:")]
+    assert int(folders.split()[2]) > 1, folders
     for name in ("run.log", "results.csv", "train.log"):
-        assert before["files"].get(f"{FOLDER}/{name}") != reference["files"][f"{FOLDER}/{name}"]
+        assert before["files"].get(name) != reference["files"][name], name
 
 
 @pytest.mark.parametrize("version", ["3.11", "3.14"])
@@ -133,13 +133,28 @@ def test_guarded_children_see_the_parents_values(envs, tmp_path, version, invoca
         "mode=fast limits={'depth': 3}",
         "[(0, 'second describe(0)'), (10, 'second describe(1)'), (40, 'second describe(2)')]",
     ]
-    for method in ("spawn", "forkserver"):
-        assert seen(method) == reference, method
+    assert seen("spawn") == reference
+    forkserver = seen("forkserver")
+    if _fork_server_imports_main(version):
+        # The standard library's fork server imports the guarded script once itself (its
+        # banner shows once more); the children get the parent's values on top of it.
+        assert forkserver["stdout"].count("banner: module level") == 2, forkserver
+        forkserver["stdout"].remove("banner: module level")
+    assert forkserver == reference
     native = observe(
         python, "guarded_values", "spawn", tmp_path / "native", invocation, SPAWNFIX="0"
     )
     assert native["stdout"].count("banner: module level") > 1, native
-    assert "[(0, 'second describe(0)'), (1, 'second describe(1)')" in native["stdout"][-1]
+    # Natively the workers print their banner whenever they start (in any order) and see
+    # the import-time scale of 1.
+    pool_lines = [line for line in native["stdout"] if line.startswith("[(0, ")]
+    assert pool_lines == [
+        "[(0, 'second describe(0)'), (1, 'second describe(1)'), (4, 'second describe(2)')]"
+    ], native
+
+
+def _fork_server_imports_main(version: str) -> bool:
+    return tuple(int(part) for part in version.split(".")) >= (3, 14)
 
 
 @pytest.mark.parametrize("version", ["3.11", "3.14"])

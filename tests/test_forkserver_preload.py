@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from corpus_runs import MODULE, run_corpus
+from corpus_runs import MODULE, copy_corpus, run_corpus
 from test_ml_stacks import ML_PYTHON, ML_REQUIREMENTS, MlRun
 
 FOLDER = "preload"
@@ -110,13 +110,69 @@ def test_doctor_shows_the_preload(main_env, tmp_path, repo):
     assert expected in result.stdout, result.output
 
 
-@pytest.mark.parametrize("script", ["emulated_314_guarded", "emulated_314_unguarded"])
-def test_with_the_314_main_preload(main_env, tmp_path, script):
-    """The fork server of 3.13.8+/3.14 also preloads the main script (emulated): a guarded
-    script keeps that preload, an unguarded one gets its imports instead; either way the
-    probe is imported by the parent and the fork server only."""
-    run = _run(main_env.python, script, tmp_path)
+@pytest.mark.parametrize("script", ["marked", "marked_unguarded"])
+@pytest.mark.parametrize("version", ["3.14", "3.15"])
+def test_with_the_real_314_main_preload(envs, tmp_path, version, script):
+    """Real 3.14/3.15, whose fork server preloads the main script itself: a guarded script
+    keeps that preload, an unguarded one gets its imports instead; either way the probe is
+    imported by the parent and the fork server only (with ``SPAWNFIX_PRELOAD=0`` the
+    unguarded script's workers import it again). Same output."""
+    python = envs.get(version).python
+    run = _run(python, script, tmp_path / "on")
     assert run.result.returncode == 0 and run.result.stdout == POOL_OUTPUT, run.result.output
     assert _importers(run) == 2, run.markers
     withheld = "fork server will not preload" in run.result.stderr
-    assert withheld == (script == "emulated_314_unguarded"), run.result.stderr
+    assert withheld == (script == "marked_unguarded"), run.result.stderr
+    plain = _run(python, script, tmp_path / "off", SPAWNFIX_PRELOAD="0")
+    assert plain.result.returncode == 0 and plain.result.stdout == POOL_OUTPUT
+    if script == "marked":
+        assert _importers(plain) == 2, plain.markers
+    else:
+        assert _importers(plain) > 2, plain.markers
+
+
+def _plain_run(python, script, tmp_path, **env):
+    from support.scripts import run_python
+
+    scripts = copy_corpus(tmp_path)
+    return run_python(python, [f"{FOLDER}/{script}.py"], scripts, timeout=90, **env)
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.14"])
+def test_fork_server_is_warm_before_the_first_child(envs, tmp_path, version):
+    """A script naming forkserver gets its fork server at ``import multiprocessing``,
+    before any child (no extra child in ``active_children()``, same output); with
+    ``SPAWNFIX_PRELOAD=0``, ``SPAWNFIX_WARM=0`` or ``SPAWNFIX=0`` only the first child
+    starts it, as natively."""
+    python = envs.get(version).python
+    output = "children []\n[0, 1, 4, 9, 16, 25]\n"
+    warm = _plain_run(python, "warm_named", tmp_path / "on")
+    assert warm.returncode == 0 and warm.stdout == "warm True\n" + output, warm.output
+    for name, env in (("preload", {"SPAWNFIX_PRELOAD": "0"}), ("warm", {"SPAWNFIX_WARM": "0"})):
+        cold = _plain_run(python, "warm_named", tmp_path / name, **env)
+        assert cold.returncode == 0 and cold.stdout == "warm False\n" + output, cold.output
+    native = _plain_run(python, "warm_named", tmp_path / "native", SPAWNFIX="0")
+    assert native.stdout == "warm False\n" + output, native.output
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.14", "3.15"])
+def test_default_start_method_decides_the_warm_start(envs, tmp_path, version):
+    """No start method named: warm where the default is forkserver (3.14+), not on 3.11
+    (fork, no fork server at all)."""
+    run = _plain_run(envs.get(version).python, "warm_default", tmp_path)
+    assert run.returncode == 0, run.output
+    default_forkserver = version != "3.11"
+    assert run.stdout.splitlines()[0] == f"warm {default_forkserver}", run.output
+    method = "forkserver" if default_forkserver else "fork"
+    assert run.stdout.splitlines()[-1] == f"method {method}", run.output
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.14"])
+def test_no_fork_server_without_children_or_with_the_programs_preload(envs, tmp_path, version):
+    """A script that imports multiprocessing and names forkserver but starts nothing gets
+    no fork server; one that sets its own preload is left to start its fork server."""
+    python = envs.get(version).python
+    idle = _plain_run(python, "warm_no_children", tmp_path / "idle")
+    assert idle.returncode == 0 and idle.stdout == "cpus True\nfork server None\n", idle.output
+    own = _plain_run(python, "warm_own_preload", tmp_path / "own")
+    assert own.returncode == 0 and own.stdout.startswith("warm False\n"), own.output

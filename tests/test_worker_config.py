@@ -103,3 +103,18 @@ def test_forkserver_child_sees_the_parents_environment(envs, tmp_path, version):
     assert run("fork", "fork", SPAWNFIX="0") == expected
     assert run("forkserver", "on") == expected
     assert run("forkserver", "off", SPAWNFIX="0") == "child sees None present\n" * 2
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_records_of_many_processes_never_interleave_inside_a_line(envs, tmp_path, method):
+    """The parent and four workers log 200 long records each into one file at once: all
+    1000 lines intact, as under fork; ``SPAWNFIX=0`` keeps only the parent's 200."""
+    python = envs.get("3.11").python
+    run = run_corpus(python, "many_writers", method, FILE, tmp_path, folder=FOLDER)
+    assert run.result.returncode == 0, run.result.output
+    assert run.result.stdout == "lines 1000 intact 1000\n"
+    if method != "fork":
+        native = run_corpus(
+            python, "many_writers", method, FILE, tmp_path / "native", folder=FOLDER, SPAWNFIX="0"
+        )
+        assert native.result.stdout == "lines 200 intact 200\n", native.result.output

@@ -1,0 +1,140 @@
+"""A fork server that is warm before it is needed.
+
+``multiprocessing`` starts its fork server when the first forkserver child is launched;
+the fork server then imports its preload (``spawnfix.forkserver_preload``: the main
+script's imports, torch for a training script), and only after that can it fork the first
+worker. By then the parent has long finished its own imports, so the two run one after
+the other. Started ahead of need, the fork server imports beside the parent.
+
+"Ahead of need" is when the program imports ``multiprocessing`` (the startup hook calls
+``warm_if_needed`` then; for a torch script that is inside ``import torch``, before its
+bulk), provided the main script's own source says it will start forkserver children:
+
+- it has a process-start call (``Pool``, ``Process``, ``ProcessPoolExecutor``,
+  ``DataLoader``, ``spawn``/``start_processes``), and
+- it names ``"forkserver"`` (``get_context``, ``set_start_method``,
+  ``multiprocessing_context=``, ``mp_context=``), or it names no start method at all and
+  the default one is ``forkserver`` (Python 3.14+ on Linux);
+- and it does not choose its own preload (``set_forkserver_preload``): the program keeps it.
+
+A start method read from a variable (``get_context(args.method)``) is not known from the
+source: no warm start then, unless ``"forkserver"`` is written in that argument (a
+default: ``os.environ.get("METHOD", "forkserver")``).
+
+The fork server is started exactly as the first launch would start it
+(``forkserver.ensure_running()``: the same ``sys.path``, ``sys.argv``, preload and
+authentication key; later changes to ``os.environ`` still reach each child through
+``spawnfix.inherited_config``); it prints nothing and is no ``Process`` (not in
+``active_children()``). ``SPAWNFIX=0`` and ``SPAWNFIX_PRELOAD=0`` turn it off, as does
+``SPAWNFIX_WARM=0``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from spawnfix.diagnostics import log_decision
+
+TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Optional
+
+START_CALLS = frozenset(
+    {"Pool", "Process", "ProcessPoolExecutor", "DataLoader", "spawn", "start_processes"}
+)
+METHOD_CALLS = frozenset({"get_context", "set_start_method"})
+METHOD_KEYWORDS = frozenset({"multiprocessing_context", "mp_context", "start_method"})
+FORKSERVER = "forkserver"
+
+
+def warm_if_needed(multiprocessing_module: Any) -> None:
+    """Start the fork server now if the main script will need it (see the module doc)."""
+    from spawnfix import config
+
+    if not config.current().warm:
+        return
+    main_module = sys.modules.get("__main__")
+    path = getattr(main_module, "__file__", None)
+    if not isinstance(path, str) or not path.endswith(".py"):
+        return
+    if FORKSERVER not in multiprocessing_module.get_all_start_methods():
+        return
+    from spawnfix import main_script
+
+    script = main_script.load_script(path)
+    if script is None or not will_start_forkserver_children(script, _default_method()):
+        return
+    try:
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+    except Exception as error:  # fail open: the first launch starts it, as natively
+        log_decision("fork server not started ahead of need: %r", error)
+        return
+    log_decision("fork server started ahead of need (%s imports multiprocessing)", path)
+
+
+def _default_method() -> Optional[str]:
+    # The start method a program gets without choosing one, read without fixing it (a
+    # get_context() call would, and a later set_start_method() would then fail).
+    try:
+        from multiprocessing import context
+
+        default = context._default_context
+        if default._actual_context is not None:
+            return str(default._actual_context._name)
+        return str(default._default_context._name)
+    except Exception:
+        return None
+
+
+def will_start_forkserver_children(script: Any, default_method: Optional[str]) -> bool:
+    """Whether the script's source starts processes under ``forkserver`` (see above)."""
+    import _ast
+
+    from spawnfix.main_script import parse_module, walk
+
+    starts = False
+    methods: set[Optional[str]] = set()
+    for node in walk(parse_module(script.source, script.path)):
+        if not isinstance(node, _ast.Call):
+            continue
+        name = _call_name(node.func)
+        if name == "set_forkserver_preload":
+            return False
+        starts = starts or name in START_CALLS
+        if name in METHOD_CALLS and node.args:
+            methods.add(_literal(node.args[0]))
+        for keyword in node.keywords:
+            if keyword.arg in METHOD_KEYWORDS:
+                methods.add(_literal(keyword.value))
+    if not starts:
+        return False
+    if FORKSERVER in methods:
+        return True
+    return not methods and default_method == FORKSERVER
+
+
+def _call_name(func: Any) -> Optional[str]:
+    import _ast
+
+    if isinstance(func, _ast.Attribute):
+        return func.attr
+    if isinstance(func, _ast.Name):
+        return func.id
+    return None
+
+
+def _literal(node: Any) -> Optional[str]:
+    # The method a call names: a string, or "forkserver" written anywhere in the argument
+    # (``os.environ.get("METHOD", "forkserver")``: most likely that); None: not known.
+    import _ast
+
+    from spawnfix.main_script import walk
+
+    if isinstance(node, _ast.Constant) and isinstance(node.value, str):
+        return node.value
+    for inner in walk(node):
+        if isinstance(inner, _ast.Constant) and inner.value == FORKSERVER:
+            return FORKSERVER
+    return None
