@@ -15,7 +15,10 @@ bulk), provided the main script's own source says it will start forkserver child
 - it names ``"forkserver"`` (``get_context``, ``set_start_method``,
   ``multiprocessing_context=``, ``mp_context=``), or it names no start method at all and
   the default one is ``forkserver`` (Python 3.14+ on Linux);
-- and it does not choose its own preload (``set_forkserver_preload``): the program keeps it.
+- and it does not choose its own preload (``set_forkserver_preload``): the program keeps it;
+- and, on Python 3.13.8+/3.14+, whose fork server imports a guarded main script itself, the
+  script has no main guard: that import must see the ``sys.argv`` and ``sys.path`` of the
+  moment the first child starts (an unguarded script is kept out of the fork server).
 
 A start method read from a variable (``get_context(args.method)``) is not known from the
 source: no warm start then, unless ``"forkserver"`` is written in that argument (a
@@ -64,6 +67,10 @@ def warm_if_needed(multiprocessing_module: Any) -> None:
     script = main_script.load_script(path)
     if script is None or not will_start_forkserver_children(script, _default_method()):
         return
+    if _fork_server_imports_main() and any(statement.guarded for statement in script.statements):
+        # This fork server imports a guarded main script itself, with the sys.argv and
+        # sys.path the parent has when the first child starts: it must not start sooner.
+        return
     try:
         from multiprocessing import forkserver
 
@@ -72,6 +79,12 @@ def warm_if_needed(multiprocessing_module: Any) -> None:
         log_decision("fork server not started ahead of need: %r", error)
         return
     log_decision("fork server started ahead of need (%s imports multiprocessing)", path)
+
+
+def _fork_server_imports_main() -> bool:
+    # 3.13.8+ and 3.14+ pass the main script to the fork server (gh-126631).
+    version = sys.version_info
+    return version >= (3, 14) or (version[:2] == (3, 13) and version >= (3, 13, 8))
 
 
 def _default_method() -> Optional[str]:

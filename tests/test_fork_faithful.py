@@ -135,7 +135,7 @@ def test_guarded_children_see_the_parents_values(envs, tmp_path, version, invoca
     ]
     assert seen("spawn") == reference
     forkserver = seen("forkserver")
-    if _fork_server_imports_main(version):
+    if _fork_server_imports_main(version) and invocation == FILE:
         # The standard library's fork server imports the guarded script once itself (its
         # banner shows once more); the children get the parent's values on top of it.
         assert forkserver["stdout"].count("banner: module level") == 2, forkserver

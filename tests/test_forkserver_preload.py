@@ -116,7 +116,7 @@ def test_with_the_real_314_main_preload(envs, tmp_path, version, script):
     """Real 3.14/3.15, whose fork server preloads the main script itself: a guarded script
     keeps that preload, an unguarded one gets its imports instead; either way the probe is
     imported by the parent and the fork server only (with ``SPAWNFIX_PRELOAD=0`` the
-    unguarded script's workers import it again). Same output."""
+    workers import it again: ``python -m`` mains are not preloaded). Same output."""
     python = envs.get(version).python
     run = _run(python, script, tmp_path / "on")
     assert run.result.returncode == 0 and run.result.stdout == POOL_OUTPUT, run.result.output
@@ -125,10 +125,8 @@ def test_with_the_real_314_main_preload(envs, tmp_path, version, script):
     assert withheld == (script == "marked_unguarded"), run.result.stderr
     plain = _run(python, script, tmp_path / "off", SPAWNFIX_PRELOAD="0")
     assert plain.result.returncode == 0 and plain.result.stdout == POOL_OUTPUT
-    if script == "marked":
-        assert _importers(plain) == 2, plain.markers
-    else:
-        assert _importers(plain) > 2, plain.markers
+    # Run with -m, whose main the standard library never preloads: the workers import it.
+    assert _importers(plain) > 2, plain.markers
 
 
 def _plain_run(python, script, tmp_path, **env):
@@ -140,8 +138,9 @@ def _plain_run(python, script, tmp_path, **env):
 
 @pytest.mark.parametrize("version", ["3.11", "3.14"])
 def test_fork_server_is_warm_before_the_first_child(envs, tmp_path, version):
-    """A script naming forkserver gets its fork server at ``import multiprocessing``,
-    before any child (no extra child in ``active_children()``, same output); with
+    """An unguarded script naming forkserver gets its fork server at ``import
+    multiprocessing``, before any child (no extra child in ``active_children()``, same
+    output, its children are not re-run); with
     ``SPAWNFIX_PRELOAD=0``, ``SPAWNFIX_WARM=0`` or ``SPAWNFIX=0`` only the first child
     starts it, as natively."""
     python = envs.get(version).python
@@ -151,8 +150,15 @@ def test_fork_server_is_warm_before_the_first_child(envs, tmp_path, version):
     for name, env in (("preload", {"SPAWNFIX_PRELOAD": "0"}), ("warm", {"SPAWNFIX_WARM": "0"})):
         cold = _plain_run(python, "warm_named", tmp_path / name, **env)
         assert cold.returncode == 0 and cold.stdout == "warm False\n" + output, cold.output
-    native = _plain_run(python, "warm_named", tmp_path / "native", SPAWNFIX="0")
+    # Natively the unguarded script's children re-run it (a fork bomb): the guarded twin
+    # shows that the standard library starts no fork server before the first child.
+    native = _plain_run(python, "warm_guarded", tmp_path / "native", SPAWNFIX="0")
     assert native.stdout == "warm False\n" + output, native.output
+    # 3.14+ import a guarded script in the fork server with the sys.argv of the first
+    # child's start: a guarded script's fork server is not started sooner there.
+    guarded = _plain_run(python, "warm_guarded", tmp_path / "guarded")
+    early = version == "3.11"
+    assert guarded.returncode == 0 and guarded.stdout == f"warm {early}\n" + output
 
 
 @pytest.mark.parametrize("version", ["3.11", "3.14", "3.15"])

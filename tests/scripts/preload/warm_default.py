@@ -1,4 +1,4 @@
-"""Guarded, no start method named (3.14+: forkserver): warm before the first child?"""
+"""Unguarded, no start method named (3.14+: forkserver): warm before the first child?"""
 import multiprocessing
 import multiprocessing.forkserver
 
@@ -7,8 +7,7 @@ def square(x):
     return x * x
 
 
-if __name__ == "__main__":
-    print("warm", multiprocessing.forkserver._forkserver._forkserver_pid is not None)
-    with multiprocessing.Pool(2) as pool:
-        print(pool.map(square, range(6)))
-    print("method", multiprocessing.get_start_method())
+print("warm", multiprocessing.forkserver._forkserver._forkserver_pid is not None)
+with multiprocessing.Pool(2) as pool:
+    print(pool.map(square, range(6)))
+print("method", multiprocessing.get_start_method())

@@ -1,0 +1,15 @@
+"""Guarded, forkserver named: is the fork server running before the first child? (Not
+on 3.14+, whose fork server imports the guarded script with the sys.argv of that moment.)"""
+import multiprocessing
+import multiprocessing.forkserver
+
+
+def square(x):
+    return x * x
+
+
+if __name__ == "__main__":
+    print("warm", multiprocessing.forkserver._forkserver._forkserver_pid is not None)
+    print("children", multiprocessing.active_children())
+    with multiprocessing.get_context("forkserver").Pool(2) as pool:
+        print(pool.map(square, range(6)))
