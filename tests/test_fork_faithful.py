@@ -26,7 +26,7 @@ from support.scripts import SCRIPTS, run_python
 
 FOLDER = "fork_faithful"
 _RANDOM_ID = re.compile(r"[0-9a-f]{32}")
-NATIVE_TIMEOUT = 20  # an unguarded Pool under spawn respawns its dying workers forever
+NATIVE_TIMEOUT = 10  # an unguarded Pool under spawn respawns its dying workers forever
 
 
 def left_behind(scripts: Path) -> dict[str, str]:
@@ -96,23 +96,22 @@ def test_without_the_parents_values_each_effect_is_repeated_or_lost(envs, tmp_pa
         assert before["files"].get(name) != reference["files"][name], name
 
 
-@pytest.mark.parametrize("version", ["3.11", "3.14"])
-def test_unguarded_effects_fail_natively(envs, tmp_path, version):
+@pytest.mark.parametrize(("version", "method"), [("3.11", "spawn"), ("3.14", "forkserver")])
+def test_unguarded_effects_fail_natively(envs, tmp_path, version, method):
     """``SPAWNFIX=0``: the unguarded Pool never gets a working worker (it hangs), under
-    spawn and, on 3.14, under the default start method's fork server."""
+    spawn and, on 3.14, under forkserver (its default)."""
     python = envs.get(version).python
-    for method in ("spawn", "forkserver"):
-        run = run_corpus(
-            python,
-            "unguarded_effects",
-            method,
-            FILE,
-            tmp_path / method,
-            folder=FOLDER,
-            timeout=NATIVE_TIMEOUT,
-            SPAWNFIX="0",
-        )
-        assert run.result.timed_out or run.result.returncode != 0, run.result
+    run = run_corpus(
+        python,
+        "unguarded_effects",
+        method,
+        FILE,
+        tmp_path / method,
+        folder=FOLDER,
+        timeout=NATIVE_TIMEOUT,
+        SPAWNFIX="0",
+    )
+    assert run.result.timed_out or run.result.returncode != 0, run.result
 
 
 @pytest.mark.parametrize("invocation", [FILE, MODULE])

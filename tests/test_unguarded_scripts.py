@@ -140,8 +140,9 @@ def test_working_scripts_behave_the_same(envs, tmp_path, version, script, start_
     assert with_fix.result.stderr == without.result.stderr == ""
     assert with_fix.events_of("__main__") == without.events_of("__main__")
     assert "start" in without.events_of("__mp_main__"), without.markers
-    if _main_preloaded(version) and start_method == "forkserver":
-        # The standard library's fork server imports the guarded script once, as natively.
+    if _main_preloaded(version) and start_method == "forkserver" and invocation == FILE:
+        # The standard library's fork server imports the guarded script once, as natively
+        # (a -m main it never preloads).
         assert with_fix.events_of("__mp_main__") == without.events_of("__mp_main__")
     else:
         assert with_fix.events_of("__mp_main__") == [], with_fix.markers

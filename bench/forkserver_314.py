@@ -1,0 +1,114 @@
+"""forkserver at fork speed on the real Python 3.14, where forkserver is the default.
+
+No CPU torch exists for 3.14 here, so a stand-in: a generated package that takes about a
+second of CPU to import, and a script that imports it and maps over a ``Pool(2)`` in
+three rounds (fresh workers each round). Variants, interleaved, medians:
+
+- the guarded script under fork and under plain forkserver (``SPAWNFIX=0``);
+- the guarded script under forkserver with spawnfix (3.14's fork server imports the
+  guarded script itself), and with ``SPAWNFIX_WARM=0``;
+- the unguarded twin under forkserver with spawnfix (the fork server gets the script's
+  imports and starts ahead of need).
+
+Goals: unguarded vs guarded, both with spawnfix, at most 1.05x; spawnfix vs fork at most
+1.15x. Usage: python bench/forkserver_314.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from common import build_wheel, interleaved, machine_description, median_ms, time_command
+
+from support import venvs
+
+SLOW_PACKAGE = '''"""Takes about a second of CPU to import (a stand-in for torch)."""
+TABLE = sum(i * i for i in range({items}))
+'''
+
+GUARDED = """import multiprocessing
+import os
+
+import slowpkg
+
+
+def work(x):
+    return x + slowpkg.TABLE % 7
+
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(os.environ.get("START_METHOD", "forkserver"))
+    for _ in range(3):
+        with context.Pool(2) as pool:
+            print(sum(pool.map(work, range(8))))
+"""
+
+UNGUARDED = """import multiprocessing
+import os
+
+import slowpkg
+
+
+def work(x):
+    return x + slowpkg.TABLE % 7
+
+
+context = multiprocessing.get_context(os.environ.get("START_METHOD", "forkserver"))
+for _ in range(3):
+    with context.Pool(2) as pool:
+        print(sum(pool.map(work, range(8))))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--items", type=int, default=12_000_000)
+    args = parser.parse_args()
+    python = venvs.find_python("3.14")
+    if python is None:
+        raise SystemExit("no Python 3.14 here (the tests provision Debian's: run them once)")
+    env = venvs.cached_env(python, [], wheel=build_wheel())
+    folder = Path(tempfile.mkdtemp(prefix="spawnfix-bench-314-"))
+    (folder / "slowpkg").mkdir()
+    (folder / "slowpkg" / "__init__.py").write_text(SLOW_PACKAGE.format(items=args.items))
+    (folder / "guarded.py").write_text(GUARDED)
+    (folder / "unguarded.py").write_text(UNGUARDED)
+
+    def run(script: str, method: str, **env_vars: str) -> float:
+        return time_command([env.python, script], cwd=folder, START_METHOD=method, **env_vars)
+
+    variants = {
+        "guarded, fork, without spawnfix": lambda: run("guarded.py", "fork", SPAWNFIX="0"),
+        "guarded, forkserver, without spawnfix": lambda: run(
+            "guarded.py", "forkserver", SPAWNFIX="0"
+        ),
+        "guarded, forkserver, with spawnfix": lambda: run("guarded.py", "forkserver"),
+        "guarded, forkserver, with spawnfix, SPAWNFIX_WARM=0": lambda: run(
+            "guarded.py", "forkserver", SPAWNFIX_WARM="0"
+        ),
+        "unguarded, forkserver, with spawnfix": lambda: run(
+            "unguarded.py", "forkserver", SPAWNFIX="quiet"
+        ),
+        "unguarded, forkserver, with spawnfix, SPAWNFIX_WARM=0": lambda: run(
+            "unguarded.py", "forkserver", SPAWNFIX="quiet", SPAWNFIX_WARM="0"
+        ),
+    }
+    samples = interleaved(variants, args.runs)
+    medians = {name: median_ms(values) for name, values in samples.items()}
+    fork = medians["guarded, fork, without spawnfix"]
+    print(f"machine: {machine_description()}; Python 3.14 ({python}); {args.runs} runs each\n")
+    print("| variant | median | vs fork |\n|---|---|---|")
+    for name, value in medians.items():
+        print(f"| {name} | {value / 1000:.2f} s | {value / fork:.2f}x |")
+    ratio = (
+        medians["unguarded, forkserver, with spawnfix"]
+        / medians["guarded, forkserver, with spawnfix"]
+    )
+    print(f"\nunguarded vs guarded, both with spawnfix: {ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()
