@@ -88,7 +88,55 @@ class ParentValues:
         except Exception as error:  # fail open: the child computes its own values
             log_decision("parent values not sent: %r", error)
             payload = ({}, {}, {}, ())
+        try:
+            descriptor = _out_of_band(payload)
+        except Exception as error:  # fail open: the values go in the preparation data
+            log_decision("parent values sent in band: %r", error)
+            descriptor = None
+        if descriptor is not None:
+            return (_arrive_from_descriptor, (descriptor,))
         return (_arrive_in_child, payload)
+
+
+# Above this size the values travel in a memory file, not in the preparation data: the
+# launch writes that data into a pipe and waits until the child has read what does not
+# fit (64 KiB), so large values would make each launch wait for the child's start.
+IN_BAND_LIMIT = 32 * 2**10
+
+
+def _out_of_band(payload: tuple[Any, ...]) -> Any:
+    # A memfd with the pickled values, handed to the child like a Connection's descriptor
+    # (multiprocessing's DupFd): nothing on disk, freed when the last descriptor closes.
+    if not hasattr(os, "memfd_create"):
+        return None
+    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    if len(data) <= IN_BAND_LIMIT:
+        return None
+    import weakref
+    from multiprocessing import context, reduction
+
+    popen = context.get_spawning_popen()
+    if popen is None:
+        return None
+    descriptor = os.memfd_create("spawnfix-parent-values", os.MFD_CLOEXEC)
+    try:
+        with open(descriptor, "wb", closefd=False) as handle:
+            handle.write(data)
+        handed = reduction.DupFd(descriptor)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    weakref.finalize(popen, os.close, descriptor)  # after the launch has passed it on
+    return handed
+
+
+def _arrive_from_descriptor(handed: Any) -> None:
+    """Unpickling hook for values sent in a memory file (``_out_of_band``)."""
+    descriptor = handed.detach()
+    with open(descriptor, "rb") as handle:
+        handle.seek(0)
+        payload = pickle.loads(handle.read())
+    _arrive_in_child(*payload)
 
 
 def _snapshot(
