@@ -34,14 +34,16 @@ def build_wheel() -> Path:
     return wheel
 
 
-def environments(requirements: List[str]) -> Dict[str, venvs.Venv]:
-    """Two cached environments of this interpreter: with and without spawnfix."""
+def environments(requirements: List[str], version: str | None = None) -> Dict[str, venvs.Venv]:
+    """Two cached environments, with and without spawnfix, of this interpreter or of
+    Python ``version`` as the tests find it (3.14 and 3.15: Debian's, provisioned)."""
     wheel = build_wheel()
+    python = venvs.find_python(version) if version else sys.executable
+    if python is None:
+        raise SystemExit(f"no Python {version} here (the tests provision it: run them once)")
     return {
-        "without": venvs.cached_env(sys.executable, requirements, wheel=None),
-        "with": venvs.cached_env(
-            sys.executable, [*requirements, "wrapt", "cloudpickle"], wheel=wheel
-        ),
+        "without": venvs.cached_env(python, requirements, wheel=None),
+        "with": venvs.cached_env(python, [*requirements, "wrapt", "cloudpickle"], wheel=wheel),
     }
 
 

@@ -4,7 +4,7 @@ Compares two fresh environments of this interpreter, one with the spawnfix wheel
 without, on ``python -c pass`` and on ``python -c "import multiprocessing,
 concurrent.futures"``. Goal: at most 1.02x; it must stay under 1.05x.
 
-Usage: python bench/startup_overhead.py [--runs N]
+Usage: python bench/startup_overhead.py [--runs N] [--python 3.15]
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ PROGRAMS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--python", help="a version to measure instead of this one (3.15)")
     args = parser.parse_args()
-    envs = environments([])
+    envs = environments([], args.python)
     print(f"machine: {machine_description()}; {args.runs} interleaved runs each\n")
     print("| program | without spawnfix (median) | with spawnfix (median) | ratio |")
     print("|---|---|---|---|")
