@@ -5,6 +5,8 @@ workers log and warn. Under spawn and forkserver with spawnfix, stdout, stderr a
 log file left behind are those of the same script under fork; with ``SPAWNFIX=0`` the
 workers' records are lost or their warnings printed (asserted), except where the child's
 own configuration (a Pool initializer) decides, which is the same with and without.
+The unguarded twin (``main()`` called at top level) gives fork's output too; many
+processes logging into one file never interleave inside a line.
 """
 
 from __future__ import annotations
@@ -118,3 +120,50 @@ def test_records_of_many_processes_never_interleave_inside_a_line(envs, tmp_path
             python, "many_writers", method, FILE, tmp_path / "native", folder=FOLDER, SPAWNFIX="0"
         )
         assert native.result.stdout == "lines 200 intact 200\n", native.result.output
+
+
+UNGUARDED_CASES = ("file", "stdout_format", "disable", "error_warnings")
+
+
+@pytest.mark.parametrize("case", UNGUARDED_CASES)
+@pytest.mark.parametrize("version", ["3.11", "3.14"])
+def test_unguarded_workers_log_and_warn_as_under_fork(envs, tmp_path, version, case):
+    """The same program with its ``main()`` called at top level, no guard: spawn and
+    forkserver with spawnfix = fork (natively it never gets a working worker: the last
+    test of this module)."""
+    python = envs.get(version).python
+
+    def run(method: str, name: str, **env: str):
+        completed = run_corpus(
+            python,
+            "unguarded_configured",
+            method,
+            FILE,
+            tmp_path / name,
+            folder=FOLDER,
+            CASE=case,
+            **{"SPAWNFIX": "quiet", **env},
+        )
+        return _observed(completed, tmp_path / name)
+
+    reference = run("fork", "fork", SPAWNFIX="0")
+    assert reference[0] == 0, reference
+    for method in ("spawn", "forkserver"):
+        assert run(method, method) == reference, method
+
+
+def test_unguarded_configured_program_fails_natively(envs, tmp_path):
+    """``SPAWNFIX=0``: the unguarded Pool's spawn workers die re-running ``main()``."""
+    run = run_corpus(
+        envs.get("3.11").python,
+        "unguarded_configured",
+        "spawn",
+        FILE,
+        tmp_path,
+        folder=FOLDER,
+        timeout=10,
+        CASE="file",
+        SPAWNFIX="0",
+    )
+    assert run.result.timed_out, run.result.output
+    assert "bootstrapping phase" in run.result.stderr
