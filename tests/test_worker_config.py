@@ -39,6 +39,21 @@ def _observed(run, folder) -> tuple:
     return result.returncode, lines(result.stdout), lines(result.stderr)
 
 
+def _observe(python: str, script: str, case: str, method: str, folder, **env: str) -> tuple:
+    """One run of ``worker_config/<script>.py`` with ``CASE=case``, as ``_observed``."""
+    completed = run_corpus(python, script, method, FILE, folder, folder=FOLDER, CASE=case, **env)
+    return _observed(completed, folder)
+
+
+def _assert_spawn_and_forkserver_match_fork(run) -> tuple:
+    """The fork run (SPAWNFIX=0) succeeds and spawn and forkserver give what it gave."""
+    reference = run("fork", "fork", SPAWNFIX="0")
+    assert reference[0] == 0, reference
+    for method in ("spawn", "forkserver"):
+        assert run(method, method) == reference, method
+    return reference
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("version", matrix_pythons())
 def test_workers_log_and_warn_as_under_fork(envs, tmp_path, version, case):
@@ -46,22 +61,9 @@ def test_workers_log_and_warn_as_under_fork(envs, tmp_path, version, case):
     python = envs.get(version).python
 
     def run(method: str, name: str, **env: str):
-        completed = run_corpus(
-            python,
-            "configured_main",
-            method,
-            FILE,
-            tmp_path / name,
-            folder=FOLDER,
-            CASE=case,
-            **env,
-        )
-        return _observed(completed, tmp_path / name)
+        return _observe(python, "configured_main", case, method, tmp_path / name, **env)
 
-    reference = run("fork", "fork", SPAWNFIX="0")
-    assert reference[0] == 0, reference
-    for method in ("spawn", "forkserver"):
-        assert run(method, method) == reference, method
+    reference = _assert_spawn_and_forkserver_match_fork(run)
     native = run("spawn", "native", SPAWNFIX="0")
     assert native[0] == 0, native
     if CASES[case]:
@@ -134,22 +136,10 @@ def test_unguarded_workers_log_and_warn_as_under_fork(envs, tmp_path, version, c
     python = envs.get(version).python
 
     def run(method: str, name: str, **env: str):
-        completed = run_corpus(
-            python,
-            "unguarded_configured",
-            method,
-            FILE,
-            tmp_path / name,
-            folder=FOLDER,
-            CASE=case,
-            **{"SPAWNFIX": "quiet", **env},
-        )
-        return _observed(completed, tmp_path / name)
+        env = {"SPAWNFIX": "quiet", **env}
+        return _observe(python, "unguarded_configured", case, method, tmp_path / name, **env)
 
-    reference = run("fork", "fork", SPAWNFIX="0")
-    assert reference[0] == 0, reference
-    for method in ("spawn", "forkserver"):
-        assert run(method, method) == reference, method
+    _assert_spawn_and_forkserver_match_fork(run)
 
 
 def test_unguarded_configured_program_fails_natively(envs, tmp_path):
