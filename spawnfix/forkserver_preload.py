@@ -105,7 +105,7 @@ def modules_to_preload(path: "Optional[str]") -> "list[str]":
     script = main_script.load_script(path)
     if script is None:
         return []
-    return imported_modules(main_script.parse_module(script.source, script.path).body)
+    return imported_modules(script.tree.body)
 
 
 def imported_modules(statements: "list[Any]") -> "list[str]":

@@ -75,11 +75,15 @@ class MainScript:
         path: str,
         source: bytes,
         statements: list[TopLevelStatement],
+        tree: Any = None,
     ) -> None:
         self.path = path
         self.source = source
         self.digest = source_digest(source)
         self.statements = statements
+        # The syntax tree, parsed once: the warm start, the fork-server preload and the
+        # parent's values all read it in the same process.
+        self.tree = tree
 
     def statement_at(self, line: int) -> Optional[TopLevelStatement]:
         """Return the top-level statement whose lines include ``line``."""
@@ -198,10 +202,10 @@ def _analyse(path: str) -> Optional[MainScript]:
     try:
         with io.open_code(path) as handle:
             source = handle.read()
-        statements = analyse_statements(source, path)
+        tree = parse_module(source, path)
     except (OSError, SyntaxError, ValueError):
         return None
-    return MainScript(path, source, statements)
+    return MainScript(path, source, describe_statements(tree), tree)
 
 
 def parse_module(source: bytes, filename: str) -> Any:
@@ -231,9 +235,8 @@ def walk(node: Any) -> Iterator[Any]:
                 pending.append(value)
 
 
-def analyse_statements(source: bytes, filename: str) -> list[TopLevelStatement]:
-    """Parse ``source`` and describe each top-level statement."""
-    tree = parse_module(source, filename)
+def describe_statements(tree: Any) -> list[TopLevelStatement]:
+    """Describe each top-level statement of a parsed module."""
     statements = []
     for index, node in enumerate(tree.body):
         first_line = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])

@@ -24,7 +24,8 @@ child gets the parent's shared object, as under fork. Each global is pickled on 
   then on), for reading, at the same position; the parent's ``sys.stdout``/``stderr``
   become the child's;
 - a global of ``__main__`` that is the very object of a user module's global is sent as a
-  reference to it, so the two stay one object;
+  reference to it, and two ``__main__`` globals bound to one object (``model = net =
+  Net()``) as one value and a second name for it, so they stay one object;
 - what does not pickle (a lock, a socket, an object holding a thread), what is larger than
   ``SPAWNFIX_VALUE_LIMIT`` (default 16 MiB pickled: sending more to every worker can cost
   more time and memory than computing it again; pickling stops at the limit, and an object
@@ -39,8 +40,9 @@ the re-run every other name from the parent is bound (``bind_rest``). A user mod
 its globals right after the child imports it (a ``sys.meta_path`` finder wraps its
 loader's ``exec_module``).
 
-Limits: values are pickled one by one, so two globals bound to one mutable object arrive
-as two copies (except a ``__main__`` global that is a user module's global); a value whose
+Limits: values are pickled one by one, so an object reached from two globals through their
+contents (a list that is a global and also inside a global dict) arrives as two copies, as
+do two globals of one user module bound to one object; a value whose
 unpickling fails in the child is left as the child computed it. Only ``multiprocessing``
 itself is covered (not the ``multiprocess`` and ``billiard`` forks).
 """
@@ -64,6 +66,8 @@ _NEVER_SENT_PACKAGES = ("wandb", "spawnfix", "sitecustomize", "usercustomize")
 
 # A global reference instead of a pickle: ("module attribute", module name, attribute).
 MODULE_ATTRIBUTE = "module attribute"
+# Another main global bound to the same object: ("same object as", that global's name).
+SAME_OBJECT_AS = "same object as"
 
 # Names already reported as not sent, so that SPAWNFIX_DEBUG says it once per process.
 _reported: set[tuple[str, str]] = set()
@@ -192,11 +196,23 @@ def _snapshot_values(
     if with_main and main_module is not None:
         namespace = dict(vars(main_module))
         candidates = _candidates(namespace, main_module.__name__)
+        aliases: dict[str, tuple[str, int]] = {}
+        first_name: dict[int, str] = {}
         for name, value in list(candidates.items()):
             if id(value) in shared:
                 main_values[name] = (MODULE_ATTRIBUTE, *shared[id(value)])
                 del candidates[name]
+            elif not _is_atomic(value):
+                if id(value) in first_name:
+                    # `model = net = Net()`: one object in the child too, as under fork.
+                    aliases[name] = (first_name[id(value)], id(value))
+                    del candidates[name]
+                else:
+                    first_name[id(value)] = name
         main_values.update(_pickle_each(candidates, limit, "__main__", holding))
+        for name, (target, _) in aliases.items():
+            if target in main_values:
+                main_values[name] = (SAME_OBJECT_AS, target)
         definitions = _main_definitions(namespace, main_module.__name__)
     modules_sent = {name: v for name, v in module_values.items() if v}
     return main_values, definitions, modules_sent, tuple(holding)
@@ -505,6 +521,11 @@ class ChildValues:
                 namespace[name] = definition
                 log_decision("%s is the definition at line %d, as in the parent", name, line)
         for name in self.values:
+            target = self._alias_target(name)
+            if target is not None and target in self.bound:
+                namespace[name] = namespace.get(target)  # follows a target bound afresh
+                self.bound.add(name)
+                continue
             if name in self.bound and (
                 name not in self.mentioned_after_binding or name in self.holding
             ):
@@ -516,8 +537,20 @@ class ChildValues:
                 continue
             self.bound.add(name)
 
+    def _alias_target(self, name: str) -> Optional[str]:
+        value = self.values[name]
+        if isinstance(value, tuple) and value and value[0] == SAME_OBJECT_AS:
+            return value[1]
+        return None
+
     def _load(self, name: str, namespace: dict[str, Any]) -> Any:
         value = self.values[name]
+        target = self._alias_target(name)
+        if target is not None:
+            if target not in self.bound:
+                namespace[target] = self._load(target, namespace)
+                self.bound.add(target)
+            return namespace[target]
         if isinstance(value, tuple) and value and value[0] == MODULE_ATTRIBUTE:
             import importlib
 

@@ -241,7 +241,7 @@ def _redefine_as_in_parent(values: ChildValues, scope: dict[str, Any]) -> list[s
     import _ast
 
     from spawnfix.effect_guard import refusing_effects
-    from spawnfix.main_script import load_script, parse_module
+    from spawnfix.main_script import load_script
 
     wrong = {
         name: line
@@ -252,7 +252,7 @@ def _redefine_as_in_parent(values: ChildValues, scope: dict[str, Any]) -> list[s
     if script is None:
         return []
     redefined = []
-    for node in parse_module(script.source, script.path).body:
+    for node in script.tree.body:
         if not isinstance(node, (_ast.FunctionDef, _ast.AsyncFunctionDef)):
             continue
         first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
@@ -365,6 +365,8 @@ def run_statements(
 
     from spawnfix.main_script import is_bare_string, line_text
 
+    if values is not None:
+        from spawnfix.effect_guard import refusing_effects
     flags = _future_flags(statements)
     for position, node in enumerate(statements):
         if position and is_bare_string(node):
@@ -378,8 +380,6 @@ def run_statements(
         code = compile(module, path, "exec", flags, dont_inherit=True)
         try:
             if guarded:
-                from spawnfix.effect_guard import refusing_effects
-
                 with refusing_effects():
                     exec(code, namespace)
             else:

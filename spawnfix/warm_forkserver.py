@@ -105,11 +105,11 @@ def will_start_forkserver_children(script: Any, default_method: Optional[str]) -
     """Whether the script's source starts processes under ``forkserver`` (see above)."""
     import _ast
 
-    from spawnfix.main_script import parse_module, walk
+    from spawnfix.main_script import walk
 
     starts = False
     methods: set[Optional[str]] = set()
-    for node in walk(parse_module(script.source, script.path)):
+    for node in walk(script.tree):
         if not isinstance(node, _ast.Call):
             continue
         name = _call_name(node.func)

@@ -117,8 +117,8 @@ def test_unguarded_effects_fail_natively(envs, tmp_path, version, method):
 @pytest.mark.parametrize("invocation", [FILE, MODULE])
 @pytest.mark.parametrize("version", matrix_pythons())
 def test_guarded_children_see_the_parents_values(envs, tmp_path, version, invocation):
-    """Globals set under the guard and in ``main()``, a user module's globals and a queue
-    reach the children; the Process runs the definition the parent had at ``start()``."""
+    """Globals set under the guard and in ``main()``, a user module's globals, a queue and
+    a second name for a list (one object) reach the children; the Process runs the definition the parent had at ``start()``."""
     python = envs.get(version).python
 
     def seen(method: str, **env: str) -> dict:
@@ -129,7 +129,7 @@ def test_guarded_children_see_the_parents_values(envs, tmp_path, version, invoca
     assert reference["stdout"] == [
         "banner: module level",
         "first describe(process) scale=10 labels=['cat', 'dog'] name=set in main "
-        "mode=fast limits={'depth': 3}",
+        "mode=fast limits={'depth': 3} one list=True",
         "[(0, 'second describe(0)'), (10, 'second describe(1)'), (40, 'second describe(2)')]",
     ]
     assert seen("spawn") == reference

@@ -1,5 +1,5 @@
 """Guarded: globals changed under the guard and in main(), a user module's globals, a
-queue made in main(), and a function defined twice. Under fork every child sees the
+queue made in main(), a second name for a list, and a function defined twice. Under fork every child sees the
 parent's values at start() and runs the definition the parent had then."""
 
 import multiprocessing
@@ -14,6 +14,7 @@ SETTINGS = {"scale": 1}
 LABELS = []
 NAME = None
 QUEUE = None
+CURRENT_LABELS = None
 print("banner: module level")
 
 
@@ -24,13 +25,15 @@ def describe(tag):
 def report(tag):
     QUEUE.put(
         f"{describe(tag)} scale={SETTINGS['scale']} labels={LABELS} name={NAME} "
-        f"mode={shared_settings.MODE} limits={shared_settings.LIMITS}"
+        f"mode={shared_settings.MODE} limits={shared_settings.LIMITS} "
+        f"one list={CURRENT_LABELS is LABELS}"
     )
 
 
 def main():
-    global NAME, QUEUE
+    global NAME, QUEUE, CURRENT_LABELS
     NAME = "set in main"
+    CURRENT_LABELS = LABELS
     QUEUE = context.Queue()
 
 
