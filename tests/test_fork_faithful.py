@@ -118,7 +118,8 @@ def test_unguarded_effects_fail_natively(envs, tmp_path, version, method):
 @pytest.mark.parametrize("version", matrix_pythons())
 def test_guarded_children_see_the_parents_values(envs, tmp_path, version, invocation):
     """Globals set under the guard and in ``main()``, a user module's globals, a queue and
-    a second name for a list (one object) reach the children; the Process runs the definition the parent had at ``start()``."""
+    a second name for a list (one object) reach the children; the Process runs the
+    definition the parent had at ``start()``."""
     python = envs.get(version).python
 
     def seen(method: str, **env: str) -> dict:
