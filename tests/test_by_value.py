@@ -10,6 +10,7 @@ without spawnfix are byte-for-byte the same with it.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ from support.scripts import run_python
 FOLDER = "by_value"
 START_METHODS = ("spawn", "forkserver")
 NOTEBOOK_REQUIREMENTS = ("ipykernel==7.4.0", "nbclient==0.11.0", "nbformat==5.11.1")
-NOTEBOOK_PYTHON = "3.11"
+# ipykernel 7 needs Python 3.11 or newer.
+NOTEBOOK_PYTHONS = [v for v in matrix_pythons() if tuple(map(int, v.split("."))) >= (3, 11)]
 RUN_NOTEBOOK = Path(__file__).resolve().parent / "support" / "run_notebook.py"
 NATIVE_HANG_TIMEOUT = 10
 
@@ -169,12 +171,6 @@ def test_working_pickles_are_byte_identical(main_env, tmp_path, start_method):
     assert runs[0].result.stderr == runs[1].result.stderr == ""
 
 
-@pytest.fixture(scope="module")
-def notebook_env(envs):
-    """Python 3.11 with ipykernel, nbclient and nbformat (pinned) and spawnfix."""
-    return envs.get(NOTEBOOK_PYTHON, NOTEBOOK_REQUIREMENTS)
-
-
 def _run_notebook(env, tmp_path, start_method, cell_timeout=90, **extra):
     result = run_python(
         env.python,
@@ -188,23 +184,37 @@ def _run_notebook(env, tmp_path, start_method, cell_timeout=90, **extra):
     return result, json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("start_method", START_METHODS)
-def test_real_notebook_prints_what_fork_printed(notebook_env, tmp_path, start_method):
-    """Cells define a function and a class and map them with a Pool in a real kernel."""
-    reference, fork_cells = _run_notebook(notebook_env, tmp_path, "fork", SPAWNFIX="0")
+@pytest.mark.parametrize("version", NOTEBOOK_PYTHONS)
+def test_real_notebook_prints_what_fork_printed(envs, tmp_path, version):
+    """Cells define a function and a class and map them with a Pool in a real kernel:
+    under spawn and forkserver every cell prints what it printed under fork."""
+    env = envs.get(version, NOTEBOOK_REQUIREMENTS)
+    reference, fork_cells = _run_notebook(env, tmp_path, "fork", SPAWNFIX="0")
     assert reference.returncode == 0, reference.output
     assert fork_cells[-1]["stdout"] == INTERACTIVE_OUTPUT, fork_cells
-    result, cells = _run_notebook(notebook_env, tmp_path, start_method)
-    assert result.returncode == 0, result.output
-    assert [c["stdout"] for c in cells] == [c["stdout"] for c in fork_cells]
-    assert "SentByValueWarning" in cells[1]["stderr"] + cells[-1]["stderr"], cells
+    for start_method in START_METHODS:
+        result, cells = _run_notebook(env, tmp_path, start_method)
+        assert result.returncode == 0, result.output
+        assert [c["stdout"] for c in cells] == [c["stdout"] for c in fork_cells], start_method
+        assert "SentByValueWarning" in cells[1]["stderr"] + cells[-1]["stderr"], cells
 
 
-def test_real_notebook_hangs_without_spawnfix(notebook_env, tmp_path):
-    """SPAWNFIX=0: the workers cannot find `square`; the cell times out (kernel killed)."""
-    result, cells = _run_notebook(notebook_env, tmp_path, "spawn", cell_timeout=15, SPAWNFIX="0")
+@pytest.mark.parametrize(("version", "start_method"), [("3.11", "spawn"), ("3.14", "forkserver")])
+def test_real_notebook_hangs_without_spawnfix(envs, tmp_path, version, start_method):
+    """SPAWNFIX=0: the workers cannot find `square`; the cell times out (kernel killed),
+    under spawn and under 3.14's default forkserver."""
+    env = envs.get(version, NOTEBOOK_REQUIREMENTS)
+    result, cells = _run_notebook(
+        env, tmp_path, start_method, cell_timeout=NATIVE_HANG_TIMEOUT, SPAWNFIX="0"
+    )
     assert result.returncode == 3, result.output
-    assert "Can't get attribute 'square'" in cells[-1]["stderr"] + result.stderr
+    # 3.11's unpickler: "Can't get attribute 'square' on <module '__main__' ...>";
+    # 3.14's: "module '__main__' has no attribute 'square'".
+    missing = re.search(
+        r"Can't get attribute 'square'|has no attribute 'square'",
+        cells[-1]["stderr"] + result.stderr,
+    )
+    assert missing, result.output
 
 
 def test_no_cloudpickle_import_when_nothing_goes_by_value(main_env, tmp_path):

@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from conftest import matrix_pythons
 from support.scripts import SCRIPTS, run_python
 
 FIX_REQUIREMENTS = ("libcst==1.9.0",)
@@ -55,6 +57,8 @@ RUNNABLE = [
     and name not in ("field/dask_client", "field/top_multiprocess", "field/top_billiard")
 ]
 GUARDED = ["corpus/guarded", "corpus/dynamic_guard", "pool_startup/initializer_raises"]
+# Where forkserver is the default start method, the fixed scripts also run.
+RUNS_FIXED_SCRIPTS = ("3.14", "3.15")
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +116,52 @@ def test_fixed_script_runs_without_spawnfix(fix_env, scripts, tmp_path, script):
         run = _run_script(fix_env, scripts, script, method, tmp_path / method)
         assert run.returncode == 0 and not run.timed_out, run.output
         assert run.stdout == reference.stdout, run.output
+
+
+@pytest.mark.parametrize("version", [v for v in matrix_pythons() if v != FIX_PYTHON])
+def test_check_and_fix_with_each_python(envs, scripts, tmp_path, version):
+    """With that Python's own parser and libcst: check finds each script's first finding
+    at the same line, fix --write moves them all and check then passes; on 3.14 and 3.15
+    each fixed script, run without spawnfix under spawn and forkserver, prints what the
+    original printed there under fork."""
+    env = envs.get(version, FIX_REQUIREMENTS)
+    found = spawnfix_cli(
+        env, ["check", "--format", "json", *(f"{name}.py" for name in FIRST_FINDING)], scripts
+    )
+    assert found.returncode == 1, found.output
+    first: dict[str, int] = {}
+    for finding in json.loads(found.stdout):
+        first.setdefault(finding["path"], finding["line"])
+    assert first == {f"{name}.py": line for name, line in FIRST_FINDING.items()}
+    runs = RUNNABLE if version in RUNS_FIXED_SCRIPTS else []
+    references = _run_each(env, scripts, runs, "fork", tmp_path)
+    for name, reference in references.items():
+        assert reference.returncode == 0, (name, reference.output)
+    fixable = [f"{name}.py" for name in [*RUNNABLE, *OTHER_ENVIRONMENTS]]
+    fixed = spawnfix_cli(env, ["fix", "--write", *fixable], scripts)
+    assert fixed.returncode == 0, fixed.output
+    again = spawnfix_cli(env, ["check", *fixable], scripts)
+    assert (again.returncode, again.stdout) == (0, ""), again.output
+    for method in ("spawn", "forkserver"):
+        for name, run in _run_each(env, scripts, runs, method, tmp_path).items():
+            assert run.returncode == 0 and not run.timed_out, (name, run.output)
+            assert run.stdout == references[name].stdout, (name, run.output)
+
+
+def _run_each(env, scripts, names, method, tmp_path) -> dict:
+    """Run each script (SPAWNFIX=0) two at a time: they mostly wait for their children."""
+    with ThreadPoolExecutor(2) as runner:
+        return dict(
+            zip(
+                names,
+                runner.map(
+                    lambda name: _run_script(
+                        env, scripts, name, method, tmp_path / method / name.replace("/", "-")
+                    ),
+                    names,
+                ),
+            )
+        )
 
 
 # script -> (requirements of the environment it runs in, Python version)

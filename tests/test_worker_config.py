@@ -124,11 +124,8 @@ def test_records_of_many_processes_never_interleave_inside_a_line(envs, tmp_path
         assert native.result.stdout == "lines 200 intact 200\n", native.result.output
 
 
-UNGUARDED_CASES = ("file", "stdout_format", "disable", "error_warnings")
-
-
-@pytest.mark.parametrize("case", UNGUARDED_CASES)
-@pytest.mark.parametrize("version", ["3.11", "3.14"])
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("version", matrix_pythons())
 def test_unguarded_workers_log_and_warn_as_under_fork(envs, tmp_path, version, case):
     """The same program with its ``main()`` called at top level, no guard: spawn and
     forkserver with spawnfix = fork (natively it never gets a working worker: the last

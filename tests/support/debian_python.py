@@ -67,6 +67,7 @@ def provision(version: str) -> str | None:
     python = dest / "usr" / "bin" / f"python{version}"
     complete = dest / ".complete"
     if python.exists() and complete.exists():
+        _compile_standard_library(version, dest)
         return str(python)
     if version in last_failure:
         return None
@@ -76,7 +77,38 @@ def provision(version: str) -> str | None:
         last_failure[version] = f"real Python {version} could not be provisioned: {error}"
         return None
     complete.write_text(version)
+    _compile_standard_library(version, dest)
     return str(python)
+
+
+def _compile_standard_library(version: str, dest: Path) -> None:
+    """Byte-compile the standard library once, as Debian's postinst (py3compile) would.
+
+    The packages ship no ``.pyc`` files, and the tests run with
+    ``PYTHONDONTWRITEBYTECODE=1``: without this every run compiled each module it imported
+    (``import logging`` 130 ms instead of 18, a Pool script 1.5 s instead of 0.2).
+    """
+    compiled = dest / ".compiled"
+    if compiled.exists():
+        return
+    python = dest / "usr" / "bin" / f"python{version}"
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    # Exit status ignored: the test suite holds files with deliberate syntax errors.
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "compileall",
+            "-q",
+            "-j0",
+            str(dest / "usr" / "lib" / f"python{version}"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=TIMEOUT,
+        env=environment,
+    )
+    compiled.write_text(version)
 
 
 def _provision_into(version: str, dest: Path) -> None:
