@@ -96,3 +96,23 @@ def machine_description() -> str:
     except OSError:
         pass
     return f"{platform.system()} {platform.release()}, {cpu}, Python {platform.python_version()}"
+
+
+def print_medians(medians: Dict[str, float], reference: str, ratio_heading: str) -> None:
+    """Print a Markdown table of medians (ms) with each one's ratio to ``reference``."""
+    base = medians[reference]
+    print(f"| variant | median | {ratio_heading} |\n|---|---|---|")
+    for name, value in medians.items():
+        print(f"| {name} | {value / 1000:.2f} s | {value / base:.2f}x |")
+
+
+def bar_chart(medians: Dict[str, float], width: int = 40) -> str:
+    """A small text chart of medians (ms), one bar per variant, for the README."""
+    longest = max(medians.values())
+    label_width = max(len(name) for name in medians)
+    rows = []
+    for name, value in medians.items():
+        cells = value / longest * width
+        bar = "█" * int(cells) + ("▌" if cells - int(cells) >= 0.5 else "")
+        rows.append(f"{name.ljust(label_width)}  {bar} {value / 1000:.2f} s")
+    return "\n".join(rows)

@@ -20,7 +20,14 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from common import build_wheel, interleaved, machine_description, median_ms, time_command
+from common import (
+    build_wheel,
+    interleaved,
+    machine_description,
+    median_ms,
+    print_medians,
+    time_command,
+)
 
 from support import venvs
 
@@ -98,11 +105,8 @@ def main() -> None:
     }
     samples = interleaved(variants, args.runs)
     medians = {name: median_ms(values) for name, values in samples.items()}
-    fork = medians["guarded, fork, without spawnfix"]
     print(f"machine: {machine_description()}; Python 3.14 ({python}); {args.runs} runs each\n")
-    print("| variant | median | vs fork |\n|---|---|---|")
-    for name, value in medians.items():
-        print(f"| {name} | {value / 1000:.2f} s | {value / fork:.2f}x |")
+    print_medians(medians, "guarded, fork, without spawnfix", "vs fork")
     ratio = (
         medians["unguarded, forkserver, with spawnfix"]
         / medians["guarded, forkserver, with spawnfix"]

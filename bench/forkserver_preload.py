@@ -4,12 +4,15 @@ A DataLoader with two non-persistent workers (new workers every epoch), 4 epochs
 tiny dataset (``tests/scripts/ml_cases/loader_epochs*.py``), torch 2.13.0 CPU:
 
 - the guarded script under fork, spawn and forkserver without spawnfix, and under
-  forkserver with spawnfix (the fork server preloads torch): goal at least 3x faster than
-  plain forkserver;
+  forkserver with spawnfix (the fork server preloads torch and starts ahead of need):
+  goal at most 1.15x fork;
 - the unguarded script under forkserver with spawnfix vs the guarded one with spawnfix,
   also with the 3.13.8+/3.14 main preload emulated (goal at most 1.05x);
 - the guarded script under forkserver with spawnfix but ``SPAWNFIX_WARM=0`` (the fork
   server started by the first worker, as before it was started ahead of need).
+
+Prints a Markdown table (ratios to fork) and a text chart of the start methods, before
+(preload only, ``SPAWNFIX_WARM=0``) and now, for the README.
 
 Usage: python bench/forkserver_preload.py [--runs N]   (needs Python 3.11 for torch 2.13.0)
 """
@@ -22,7 +25,16 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
-from common import REPO, build_wheel, interleaved, machine_description, median_ms, time_command
+from common import (
+    REPO,
+    bar_chart,
+    build_wheel,
+    interleaved,
+    machine_description,
+    median_ms,
+    print_medians,
+    time_command,
+)
 from ml_scenarios import ML_REQUIREMENTS, sys_python
 
 from support import venvs
@@ -103,12 +115,21 @@ def main() -> None:
     }
     samples = interleaved(variants, args.runs)
     medians = {name: median_ms(values) for name, values in samples.items()}
-    base = medians["guarded, forkserver, without spawnfix"]
     print(f"machine: {machine_description()}; {args.runs} interleaved runs each\n")
-    print("| variant | median wall time | speed-up over plain forkserver |")
-    print("|---|---|---|")
-    for name, value in medians.items():
-        print(f"| {name} | {value / 1000:.2f} s | {base / value:.2f}x |")
+    print_medians(medians, "guarded, fork, without spawnfix", "vs fork")
+    plain = medians["guarded, forkserver, without spawnfix"]
+    with_fix = medians["guarded, forkserver, with spawnfix"]
+    print(f"\nguarded, forkserver, with spawnfix vs plain forkserver: {with_fix / plain:.3f}")
+    chart = {
+        "fork": medians["guarded, fork, without spawnfix"],
+        "spawn": medians["guarded, spawn, without spawnfix"],
+        "forkserver": plain,
+        "forkserver + spawnfix, preload only (before)": medians[
+            "guarded, forkserver, with spawnfix, SPAWNFIX_WARM=0 (before)"
+        ],
+        "forkserver + spawnfix, warm (now)": with_fix,
+    }
+    print(f"\n```\n{bar_chart(chart)}\n```")
     ratio = (
         medians["unguarded, forkserver, with spawnfix"]
         / medians["guarded, forkserver, with spawnfix"]

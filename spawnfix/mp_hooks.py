@@ -95,9 +95,8 @@ def install(spawn_module: Any) -> None:
         except Exception as error:  # fail open: the child starts as it would without us
             log_decision("spawn-site check failed, child started unchanged: %r", error)
         _add_startup_reporter(data, caller)
-        if package == "multiprocessing":
-            _add_inherited_config(data, name, caller_module)
-            _add_parent_values(data, name)
+        _add_inherited_config(data, name, caller_module)
+        _add_parent_values(data, name, package)
         return data
 
     get_preparation_data.__wrapped__ = original  # type: ignore[attr-defined]
@@ -146,22 +145,22 @@ def _add_inherited_config(data: dict[str, Any], name: str, caller_module: str) -
         log_decision("logging/warnings configuration not given to the child: %r", error)
 
 
-def _sends_values(package: str) -> bool:
-    # Fork-faithful children (spawnfix.parent_values): multiprocessing's own, not in
-    # strict mode (which never repairs) nor with SPAWNFIX_VALUES=0.
+def _sends_values() -> bool:
+    # Fork-faithful children (spawnfix.parent_values), not in strict mode (which never
+    # repairs) nor with SPAWNFIX_VALUES=0.
     mode = config.current()
-    return package == "multiprocessing" and mode.values and mode.mode != config.STRICT
+    return mode.values and mode.mode != config.STRICT
 
 
-def _add_parent_values(data: dict[str, Any], name: str) -> None:
+def _add_parent_values(data: dict[str, Any], name: str, package: str) -> None:
     # The parent's globals at start(): __main__'s when the child re-runs the script
     # under a plan, the user's own modules' always.
-    if name == FORKSERVER_PRELOAD_CALL or not _sends_values("multiprocessing"):
+    if name == FORKSERVER_PRELOAD_CALL or not _sends_values():
         return
     try:
         from spawnfix import parent_values
 
-        parent_values.add_to_preparation(data, PREPARATION_KEY in data)
+        parent_values.add_to_preparation(data, PREPARATION_KEY in data, package)
     except Exception as error:  # fail open: the child computes its own values
         log_decision("parent values not given to the child: %r", error)
 
@@ -262,7 +261,7 @@ def prepare_child_data(
             log_decision("the fork server may preload the guarded main script")
         elif _sent_plan is not None:
             _attach_plan(data, name, _sent_plan, package, "as sent before")
-        elif _sends_values(package):
+        elif _sends_values():
             # A guarded script: the child re-runs it without effects and gets the
             # parent's values (spawnfix.parent_values) instead of re-importing it.
             from spawnfix.rerun import RerunPlan

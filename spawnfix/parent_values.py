@@ -43,8 +43,9 @@ loader's ``exec_module``).
 Limits: values are pickled one by one, so an object reached from two globals through their
 contents (a list that is a global and also inside a global dict) arrives as two copies, as
 do two globals of one user module bound to one object; a value whose
-unpickling fails in the child is left as the child computed it. Only ``multiprocessing``
-itself is covered (not the ``multiprocess`` and ``billiard`` forks).
+unpickling fails in the child is left as the child computed it. The ``multiprocess`` and
+``billiard`` forks send values the same way, with their own reducers; what only ``dill``
+pickles (a lambda stored in a global) is computed by the child.
 """
 
 from __future__ import annotations
@@ -73,27 +74,32 @@ SAME_OBJECT_AS = "same object as"
 _reported: set[tuple[str, str]] = set()
 
 
-def add_to_preparation(data: dict[str, Any], with_main: bool) -> None:
-    """Parent: put a ``ParentValues`` into a child's preparation data."""
-    data[PREPARATION_KEY] = ParentValues(with_main)
+def add_to_preparation(
+    data: dict[str, Any], with_main: bool, package: str = "multiprocessing"
+) -> None:
+    """Parent: put a ``ParentValues`` into a child's preparation data; ``package`` is the
+    multiprocessing whose launch it is (``multiprocess`` and ``billiard`` have their own
+    pickler reducers and spawning context)."""
+    data[PREPARATION_KEY] = ParentValues(with_main, package)
 
 
 class ParentValues:
     """The parent's globals, pickled when the preparation data is (at ``start()``)."""
 
-    __slots__ = ("with_main",)
+    __slots__ = ("package", "with_main")
 
-    def __init__(self, with_main: bool) -> None:
+    def __init__(self, with_main: bool, package: str = "multiprocessing") -> None:
         self.with_main = with_main
+        self.package = package
 
     def __reduce__(self) -> Any:
         try:
-            payload = _snapshot(self.with_main)
+            payload = _snapshot(self.with_main, self.package)
         except Exception as error:  # fail open: the child computes its own values
             log_decision("parent values not sent: %r", error)
             payload = ({}, {}, {}, ())
         try:
-            descriptor = _out_of_band(payload)
+            descriptor = _out_of_band(payload, self.package)
         except Exception as error:  # fail open: the values go in the preparation data
             log_decision("parent values sent in band: %r", error)
             descriptor = None
@@ -108,7 +114,7 @@ class ParentValues:
 IN_BAND_LIMIT = 32 * 2**10
 
 
-def _out_of_band(payload: tuple[Any, ...]) -> Any:
+def _out_of_band(payload: tuple[Any, ...], package: str) -> Any:
     # A memfd with the pickled values, handed to the child like a Connection's descriptor
     # (multiprocessing's DupFd): nothing on disk, freed when the last descriptor closes.
     if not hasattr(os, "memfd_create"):
@@ -116,11 +122,13 @@ def _out_of_band(payload: tuple[Any, ...]) -> Any:
     data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
     if len(data) <= IN_BAND_LIMIT:
         return None
+    import importlib
     import weakref
-    from multiprocessing import context, reduction
 
+    context = importlib.import_module(f"{package}.context")
+    reduction = importlib.import_module(f"{package}.reduction")
     popen = context.get_spawning_popen()
-    if popen is None:
+    if popen is None or not hasattr(reduction, "DupFd"):
         return None
     descriptor = os.memfd_create("spawnfix-parent-values", os.MFD_CLOEXEC)
     try:
@@ -144,27 +152,30 @@ def _arrive_from_descriptor(handed: Any) -> None:
 
 
 def _snapshot(
-    with_main: bool,
+    with_main: bool, package: str
 ) -> tuple[dict[str, Any], dict[str, int], dict[str, Any], tuple[str, ...]]:
+    import importlib
+
     from spawnfix import config
 
-    restore = _distinct_descriptors()
+    restore = _distinct_descriptors(package)
+    reducers = importlib.import_module(f"{package}.reduction").ForkingPickler._extra_reducers
     try:
-        return _snapshot_values(with_main, config.current().value_limit)
+        return _snapshot_values(with_main, config.current().value_limit, reducers)
     finally:
         restore()
 
 
-def _distinct_descriptors() -> Any:
+def _distinct_descriptors(package: str) -> Any:
     # A spawn child gets the descriptors a launch passes (popen_spawn_posix ``_fds``), and
     # the list must not hold one twice: a Queue sent here and again as the Process's
     # argument would. Each descriptor a value sends goes as a duplicate of its own, closed
     # once the launch's Popen object is gone.
+    import importlib
     import weakref
-    from multiprocessing import context
 
-    popen = context.get_spawning_popen()
-    if type(popen).__module__ != "multiprocessing.popen_spawn_posix":
+    popen = importlib.import_module(f"{package}.context").get_spawning_popen()
+    if type(popen).__module__ != f"{package}.popen_spawn_posix":
         return lambda: None
     original = popen.duplicate_for_child
 
@@ -178,14 +189,15 @@ def _distinct_descriptors() -> Any:
 
 
 def _snapshot_values(
-    with_main: bool, limit: int
+    with_main: bool, limit: int, reducers: dict[type, Any]
 ) -> tuple[dict[str, Any], dict[str, int], dict[str, Any], tuple[str, ...]]:
     modules = _user_modules()
     module_values: dict[str, dict[str, bytes]] = {}
     shared: dict[int, tuple[str, str]] = {}
     for name, module in modules.items():
         namespace = dict(vars(module))
-        module_values[name] = _pickle_each(_candidates(namespace, name), limit, name)
+        candidates = _candidates(namespace, name)
+        module_values[name] = _pickle_each(candidates, limit, reducers, name)
         for attribute, value in namespace.items():
             if attribute in module_values[name] and not _is_atomic(value):
                 shared.setdefault(id(value), (name, attribute))
@@ -209,7 +221,7 @@ def _snapshot_values(
                     del candidates[name]
                 else:
                     first_name[id(value)] = name
-        main_values.update(_pickle_each(candidates, limit, "__main__", holding))
+        main_values.update(_pickle_each(candidates, limit, reducers, "__main__", holding))
         for name, (target, _) in aliases.items():
             if target in main_values:
                 main_values[name] = (SAME_OBJECT_AS, target)
@@ -263,7 +275,11 @@ def _main_definitions(namespace: dict[str, Any], module_name: str) -> dict[str, 
 
 
 def _pickle_each(
-    values: dict[str, Any], limit: int, owner: str, holding: Optional[set[str]] = None
+    values: dict[str, Any],
+    limit: int,
+    reducers: dict[type, Any],
+    owner: str,
+    holding: Optional[set[str]] = None,
 ) -> dict[str, bytes]:
     pickled = {}
     for name, value in values.items():
@@ -271,7 +287,7 @@ def _pickle_each(
         if key in _not_sendable:
             continue  # the same object failed before: do not pay for it at every start
         try:
-            data, holds_descriptor = _dumps(value, limit)
+            data, holds_descriptor = _dumps(value, limit, reducers)
         except _TooLarge:
             _not_sendable.add(key)
             _report(owner, name, f"its pickle is larger than SPAWNFIX_VALUE_LIMIT ({limit} bytes)")
@@ -324,12 +340,11 @@ def _report(owner: str, name: str, why: str) -> None:
         log_decision("%s.%s is not sent to children, %s: they compute it", owner, name, why)
 
 
-def _dumps(value: Any, limit: int) -> tuple[bytes, bool]:
+def _dumps(value: Any, limit: int, reducers: dict[type, Any]) -> tuple[bytes, bool]:
     # The pickle, and whether it holds something that owns a descriptor in the child (an
     # open file, a connection, a socket): such a value is unpickled once, never afresh.
     import copyreg
     from collections import ChainMap
-    from multiprocessing.reduction import ForkingPickler
 
     from spawnfix import shared_files
 
@@ -342,7 +357,8 @@ def _dumps(value: Any, limit: int) -> tuple[bytes, bool]:
 
         return reduce_noting
 
-    own = {kind: noting(reduce) for kind, reduce in ForkingPickler._extra_reducers.items()}
+    # The launching package's reducers (its Connection, socket, DupFd...).
+    own = {kind: noting(reduce) for kind, reduce in reducers.items()}
     own.update(dict.fromkeys(shared_files.FILE_TYPES, noting(shared_files.reduce_open_file)))
     buffer = _LimitedBuffer(limit)
     pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)

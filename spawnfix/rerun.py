@@ -337,9 +337,7 @@ def _statements_to_run(plan: RerunPlan, source: bytes, path: str) -> list[Any]:
 
 
 def _values_for(plan: RerunPlan) -> Optional[ChildValues]:
-    # The parent's values come with the plan for multiprocessing's own children.
-    if plan.package != DEFAULT_PACKAGE:
-        return None
+    # The parent's values come with the plan (multiprocessing, multiprocess, billiard).
     from spawnfix import parent_values
 
     return parent_values.received()

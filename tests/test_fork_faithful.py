@@ -11,6 +11,7 @@ observable: exit code, stdout, stderr and the files and folders left behind.
   globals, a ``Queue`` made in ``main()``, a function defined twice. With ``SPAWNFIX=0``
   the children see the import-time values (asserted).
 - ``unittest_manager``: a ``Manager().dict()`` global made in ``setUp`` (CPython #128145).
+- ``library_values``: the same for the ``multiprocess`` and ``billiard`` forks.
 """
 
 from __future__ import annotations
@@ -112,6 +113,49 @@ def test_unguarded_effects_fail_natively(envs, tmp_path, version, method):
         SPAWNFIX="0",
     )
     assert run.result.timed_out or run.result.returncode != 0, run.result
+
+
+@pytest.mark.parametrize("library", ["multiprocess", "billiard"])
+def test_children_of_multiprocessing_forks_get_the_parents_values(envs, tmp_path, library):
+    """``multiprocess`` and ``billiard`` (unguarded Pool): the banner once, the parent's
+    run id and weights in every worker, the file opened with "w" written once, as under
+    fork. Without the values the children redo all three; ``SPAWNFIX=0`` hangs."""
+    from test_field_libraries import REQUIREMENTS, VERSION
+
+    python = envs.get(VERSION, REQUIREMENTS).python
+
+    def seen(method: str, name: str, **env: str) -> dict:
+        return observe(python, "library_values", method, tmp_path / name, LIBRARY=library, **env)
+
+    reference = seen("fork", "fork", SPAWNFIX="0")
+    assert reference["exit"] == 0, reference
+    assert reference["stdout"] == [
+        "banner: once",
+        "workers saw the parent's run id and weights: True",
+    ], reference
+    for method in ("spawn", "forkserver"):
+        assert seen(method, method, SPAWNFIX="quiet") == reference, method
+    before = seen("spawn", "before", SPAWNFIX="quiet", SPAWNFIX_VALUES="0")
+    assert before["stdout"].count("banner: once") > 1, before
+    assert "workers saw the parent's run id and weights: False" in before["stdout"], before
+    native = run_corpus(
+        python,
+        "library_values",
+        "spawn",
+        FILE,
+        tmp_path / "native",
+        folder=FOLDER,
+        timeout=LIBRARY_NATIVE_TIMEOUT,
+        LIBRARY=library,
+        SPAWNFIX="0",
+    )
+    assert native.result.timed_out, native.result.output
+    assert "bootstrapping phase" in native.result.stderr, native.result.output
+
+
+# The native failure shows in the first workers' stderr within a second; the Pool then
+# respawns them forever.
+LIBRARY_NATIVE_TIMEOUT = 6
 
 
 @pytest.mark.parametrize("invocation", [FILE, MODULE])
