@@ -17,7 +17,7 @@ import pytest
 
 from conftest import matrix_pythons
 from corpus_runs import FILE, run_corpus
-from support.scripts import run_python
+from support.scripts import NATIVE_HANG_SECONDS, run_python
 
 FOLDER = "by_value"
 START_METHODS = ("spawn", "forkserver")
@@ -25,7 +25,6 @@ NOTEBOOK_REQUIREMENTS = ("ipykernel==7.4.0", "nbclient==0.11.0", "nbformat==5.11
 # ipykernel 7 needs Python 3.11 or newer.
 NOTEBOOK_PYTHONS = [v for v in matrix_pythons() if tuple(map(int, v.split("."))) >= (3, 11)]
 RUN_NOTEBOOK = Path(__file__).resolve().parent / "support" / "run_notebook.py"
-NATIVE_HANG_TIMEOUT = 10
 
 # A notebook-style program: a function and a class defined in __main__, used by a Pool.
 INTERACTIVE_PROGRAM = """\
@@ -81,7 +80,7 @@ def test_interactive_program_prints_what_fork_printed(envs, tmp_path, version, s
 def test_interactive_program_fails_without_spawnfix(main_env, tmp_path, how, native_failure):
     """SPAWNFIX=0: workers cannot find __main__'s functions (or its file); the Pool hangs."""
     result = _run_program(
-        main_env.python, how, tmp_path, "spawn", timeout=NATIVE_HANG_TIMEOUT, SPAWNFIX="0"
+        main_env.python, how, tmp_path, "spawn", timeout=NATIVE_HANG_SECONDS, SPAWNFIX="0"
     )
     assert result.timed_out or result.returncode != 0, result.output
     assert native_failure in result.stderr, result.output
@@ -205,7 +204,7 @@ def test_real_notebook_hangs_without_spawnfix(envs, tmp_path, version, start_met
     under spawn and under 3.14's default forkserver."""
     env = envs.get(version, NOTEBOOK_REQUIREMENTS)
     result, cells = _run_notebook(
-        env, tmp_path, start_method, cell_timeout=NATIVE_HANG_TIMEOUT, SPAWNFIX="0"
+        env, tmp_path, start_method, cell_timeout=NATIVE_HANG_SECONDS, SPAWNFIX="0"
     )
     assert result.returncode == 3, result.output
     # 3.11's unpickler: "Can't get attribute 'square' on <module '__main__' ...>";

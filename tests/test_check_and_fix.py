@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import matrix_pythons
-from support.scripts import SCRIPTS, run_python
+from support.scripts import NATIVE_HANG_SECONDS, SCRIPTS, run_python
 
 FIX_REQUIREMENTS = ("libcst==1.9.0",)
 FIX_PYTHON = "3.11"
@@ -392,7 +392,9 @@ def test_fix_hoists_what_children_look_up(fix_env, scripts, tmp_path, script):
     passes. The original under spawn without spawnfix fails."""
     reference = _run_script(fix_env, scripts, script, "fork", tmp_path / "fork")
     assert reference.returncode == 0, reference.output
-    native = _run_script(fix_env, scripts, script, "spawn", tmp_path / "native", timeout=10)
+    native = _run_script(
+        fix_env, scripts, script, "spawn", tmp_path / "native", timeout=NATIVE_HANG_SECONDS
+    )
     assert native.stdout != reference.stdout, native.output
     assert "bootstrapping phase" in native.stderr, native.output
     fixed = spawnfix_cli(fix_env, ["fix", "--write", f"{script}.py"], scripts)

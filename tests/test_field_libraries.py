@@ -16,6 +16,7 @@ from __future__ import annotations
 import pytest
 
 from corpus_runs import FILE, MODULE, run_corpus
+from support.scripts import NATIVE_HANG_SECONDS
 
 REQUIREMENTS = ("distributed==2026.8.0", "multiprocess==0.70.19", "billiard==4.3.2")
 VERSION = "3.11"
@@ -30,7 +31,6 @@ SCRIPTS = {
     ),
     "top_billiard": ("squares [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]\n", "bootstrapping phase"),
 }
-NATIVE_TIMEOUT = 10
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +78,15 @@ def test_library_script_prints_what_fork_printed(
 @pytest.mark.parametrize("start_method", START_METHODS)
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_library_script_fails_without_spawnfix(libraries_env, tmp_path, script, start_method):
-    """SPAWNFIX=0: the native failure (a crash or a hang, killed after 10 s)."""
+    """SPAWNFIX=0: the native failure (a crash or a hang, killed after NATIVE_HANG_SECONDS)."""
     run = _run(
-        libraries_env, script, start_method, FILE, tmp_path, timeout=NATIVE_TIMEOUT, SPAWNFIX="0"
+        libraries_env,
+        script,
+        start_method,
+        FILE,
+        tmp_path,
+        timeout=NATIVE_HANG_SECONDS,
+        SPAWNFIX="0",
     )
     assert run.result.timed_out or run.result.returncode != 0, run.result.output
     assert run.result.stdout != SCRIPTS[script][0], run.result.output

@@ -13,13 +13,12 @@ import pytest
 
 from conftest import matrix_pythons
 from corpus_runs import FILE, MODULE, CorpusRun, run_corpus
-from support.scripts import free_port
+from support.scripts import NATIVE_HANG_SECONDS, free_port
 
 FOLDER = "field"
 START_METHODS = ("spawn", "forkserver")
 INVOCATIONS = (FILE, MODULE)
 # A natively hanging Pool is killed after this long (it would respawn workers forever).
-NATIVE_HANG_TIMEOUT = 12
 
 # script -> what its run without spawnfix under spawn shows in stderr.
 NATIVE_FAILURES = {
@@ -96,7 +95,7 @@ def test_field_script_fails_without_spawnfix(main_env, tmp_path, script):
         "spawn",
         FILE,
         tmp_path / "off",
-        timeout=NATIVE_HANG_TIMEOUT,
+        timeout=NATIVE_HANG_SECONDS,
         SPAWNFIX="0",
     )
     # Fork prints no traceback; natively some of these only print tracebacks (a helper

@@ -23,11 +23,10 @@ import pytest
 
 from conftest import matrix_pythons
 from corpus_runs import FILE, MODULE, run_corpus
-from support.scripts import SCRIPTS, run_python
+from support.scripts import NATIVE_HANG_SECONDS, SCRIPTS, run_python
 
 FOLDER = "fork_faithful"
 _RANDOM_ID = re.compile(r"[0-9a-f]{32}")
-NATIVE_TIMEOUT = 10  # an unguarded Pool under spawn respawns its dying workers forever
 
 
 def left_behind(scripts: Path) -> dict[str, str]:
@@ -109,7 +108,7 @@ def test_unguarded_effects_fail_natively(envs, tmp_path, version, method):
         FILE,
         tmp_path / method,
         folder=FOLDER,
-        timeout=NATIVE_TIMEOUT,
+        timeout=NATIVE_HANG_SECONDS,
         SPAWNFIX="0",
     )
     assert run.result.timed_out or run.result.returncode != 0, run.result
@@ -145,17 +144,12 @@ def test_children_of_multiprocessing_forks_get_the_parents_values(envs, tmp_path
         FILE,
         tmp_path / "native",
         folder=FOLDER,
-        timeout=LIBRARY_NATIVE_TIMEOUT,
+        timeout=NATIVE_HANG_SECONDS,
         LIBRARY=library,
         SPAWNFIX="0",
     )
     assert native.result.timed_out, native.result.output
     assert "bootstrapping phase" in native.result.stderr, native.result.output
-
-
-# The native failure shows in the first workers' stderr within a second; the Pool then
-# respawns them forever.
-LIBRARY_NATIVE_TIMEOUT = 6
 
 
 @pytest.mark.parametrize("invocation", [FILE, MODULE])

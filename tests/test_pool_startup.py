@@ -15,11 +15,11 @@ import pytest
 
 from conftest import matrix_pythons
 from corpus_runs import FILE, run_corpus
+from support.scripts import NATIVE_HANG_SECONDS
 
 FOLDER = "pool_startup"
 # Well under the time a test run may take; the watchdog needs three worker deaths.
 FAIL_FAST_SECONDS = 20
-NATIVE_HANG_TIMEOUT = 10
 
 # script -> (start methods where it fails, the child's exception text, the fix's words)
 FAILING = {
@@ -84,7 +84,7 @@ def test_pool_fails_fast_with_the_worker_exception(envs, tmp_path, version, scri
 def test_pool_hangs_without_spawnfix(main_env, tmp_path, script, start_method):
     """SPAWNFIX=0: the standard library respawns the dying workers forever."""
     run = _run(
-        main_env.python, script, start_method, tmp_path, timeout=NATIVE_HANG_TIMEOUT, SPAWNFIX="0"
+        main_env.python, script, start_method, tmp_path, timeout=NATIVE_HANG_SECONDS, SPAWNFIX="0"
     )
     assert run.result.timed_out, run.result.output
     assert FAILING[script][1] in run.result.stderr, run.result.output

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import matrix_pythons
 from corpus_runs import FILE, MODULE, run_corpus
-from support.scripts import run_python
+from support.scripts import NATIVE_HANG_SECONDS, run_python
 
 START_METHODS = ("spawn", "forkserver")
 INVOCATIONS = (FILE, MODULE)
@@ -100,8 +100,16 @@ def test_spawnfix_off_gives_the_native_failure(envs, tmp_path, version, script, 
 
 
 def test_spawnfix_off_pool_hangs_as_natively(main_env, tmp_path):
-    """A top-level Pool without spawnfix respawns dying workers forever (killed at 20 s)."""
-    run = run_corpus(main_env.python, "top_pool", "spawn", FILE, tmp_path, timeout=20, SPAWNFIX="0")
+    """A top-level Pool without spawnfix respawns dying workers forever (killed)."""
+    run = run_corpus(
+        main_env.python,
+        "top_pool",
+        "spawn",
+        FILE,
+        tmp_path,
+        timeout=NATIVE_HANG_SECONDS,
+        SPAWNFIX="0",
+    )
     assert run.result.timed_out, run.result.output
     assert "bootstrapping phase" in run.result.stderr
 
@@ -283,7 +291,13 @@ def test_default_start_method_scripts(envs, tmp_path, version, script, invocatio
     assert expected in run.result.stdout, run.result.output
     assert run.result.stderr.count("UnguardedMainWarning") == 1, run.result.output
     native = run_corpus(
-        env.python, script, "", invocation, tmp_path / "off", timeout=15, SPAWNFIX="0"
+        env.python,
+        script,
+        "",
+        invocation,
+        tmp_path / "off",
+        timeout=NATIVE_HANG_SECONDS,
+        SPAWNFIX="0",
     )
     assert expected not in native.result.stdout, native.result.output
     assert any(

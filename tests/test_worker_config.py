@@ -15,6 +15,7 @@ import pytest
 
 from conftest import matrix_pythons
 from corpus_runs import FILE, run_corpus
+from support.scripts import NATIVE_HANG_SECONDS
 
 FOLDER = "worker_config"
 # case -> whether the native spawn run differs from fork (the loss spawnfix repairs)
@@ -148,7 +149,7 @@ def test_unguarded_configured_program_fails_natively(envs, tmp_path):
         FILE,
         tmp_path,
         folder=FOLDER,
-        timeout=10,
+        timeout=NATIVE_HANG_SECONDS,
         CASE="file",
         SPAWNFIX="0",
     )

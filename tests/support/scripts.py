@@ -12,6 +12,10 @@ from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 RUN_TIMEOUT = 120
+# How long a native run that hangs (a Pool respawning workers that die at start, forever)
+# is given before it is killed: the failure it is asserted by shows in the first workers'
+# stderr within a second or two.
+NATIVE_HANG_SECONDS = 6
 
 
 class Result:
