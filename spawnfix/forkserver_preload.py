@@ -55,8 +55,10 @@ def choose_preload(data: "dict[str, Any]") -> None:
     modules = modules_to_preload(_script_path(data))
     if not modules:
         return
+    global _default_preload_list
     os.environ[PRELOAD_VARIABLE] = json.dumps({"modules": modules, "sys_path": sys.path})
-    server._preload_modules = [*DEFAULT_PRELOAD, RUNNER_MODULE]
+    # spawnfix's own list is not the program's choice (program_chose_preload).
+    server._preload_modules = _default_preload_list = [*DEFAULT_PRELOAD, RUNNER_MODULE]
     log_decision("fork server will preload %s", ", ".join(modules))
 
 

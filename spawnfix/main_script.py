@@ -85,6 +85,24 @@ class MainScript:
         # parent's values all read it in the same process.
         self.tree = tree
 
+    @property
+    def runs_code_when_imported(self) -> bool:
+        """Whether top-level code runs only when the script is imported rather than run:
+        an ``else:`` on its main guard, or another top-level ``if`` on ``__name__``
+        (``if __name__ == "__mp_main__":``). Such a script wants the fork server's import
+        of it (Python 3.13.8+/3.14), so spawnfix leaves that import in place."""
+        import _ast
+
+        for node in getattr(self.tree, "body", ()):
+            if not isinstance(node, _ast.If):
+                continue
+            if is_main_guard(node.test):
+                if node.orelse:
+                    return True
+            elif any(getattr(part, "id", None) == "__name__" for part in walk(node.test)):
+                return True
+        return False
+
     def statement_at(self, line: int) -> Optional[TopLevelStatement]:
         """Return the top-level statement whose lines include ``line``."""
         for statement in self.statements:

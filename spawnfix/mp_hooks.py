@@ -257,7 +257,7 @@ def prepare_child_data(
         _withhold_main_from_fork_server(data, script.path)
         return
     if statement is None and not start_method_lines and not wandb_lines:
-        if _sent_plan is not None and _keeps_main_preload(name):
+        if name == FORKSERVER_PRELOAD_CALL and keeps_guarded_main_in_fork_server(script):
             log_decision("the fork server may preload the guarded main script")
         elif _sent_plan is not None:
             _attach_plan(data, name, _sent_plan, package, "as sent before")
@@ -303,11 +303,28 @@ def prepare_child_data(
         _attach_plan(data, name, plan or _sent_plan, package, "new")
 
 
-def _keeps_main_preload(name: str) -> bool:
-    # A plan sent only for the parent's values (a guarded script) does not need the main
-    # script kept out of the fork server: 3.13.8+/3.14 import it there once, as natively,
-    # and each child gets the parent's values on top of it (no re-run per child).
-    return name == FORKSERVER_PRELOAD_CALL and not _repair_plan_sent and _inherited_plan is None
+def keeps_guarded_main_in_fork_server(script: Any) -> bool:
+    """Whether a fork server that imports the main script (3.13.8+/3.14) may import this
+    guarded one, as the standard library does.
+
+    Yes when spawnfix sends no values (``SPAWNFIX_VALUES=0``, strict mode) or leaves the
+    fork server's preload alone (``SPAWNFIX_PRELOAD=0``), when the program chose the
+    preload (``set_forkserver_preload``), or when the script has code that runs only when
+    it is imported (``script.runs_code_when_imported``): each child then gets the parent's
+    values on top of that import. Otherwise the fork server gets the script's imports
+    only and each child re-runs its top level without effects, with the parent's values:
+    the top level never runs a second time, as under fork (where the fork server's
+    import printed a banner again or truncated a log), and the fork server no longer
+    needs the ``sys.argv`` of the first child's start, so it can start ahead of need
+    (``spawnfix.warm_forkserver``).
+    """
+    if _repair_plan_sent or _inherited_plan is not None:
+        return False
+    if not _sends_values() or not config.current().preload:
+        return True
+    from spawnfix import forkserver_preload
+
+    return forkserver_preload.program_chose_preload() or script.runs_code_when_imported
 
 
 def _attach_plan(

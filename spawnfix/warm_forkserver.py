@@ -16,9 +16,11 @@ bulk), provided the main script's own source says it will start forkserver child
   ``multiprocessing_context=``, ``mp_context=``), or it names no start method at all and
   the default one is ``forkserver`` (Python 3.14+ on Linux);
 - and it does not choose its own preload (``set_forkserver_preload``): the program keeps it;
-- and, on Python 3.13.8+/3.14+, whose fork server imports a guarded main script itself, the
-  script has no main guard: that import must see the ``sys.argv`` and ``sys.path`` of the
-  moment the first child starts (an unguarded script is kept out of the fork server).
+- and, on Python 3.13.8+/3.14+, whose fork server imports a guarded main script itself, that
+  import is not kept (``mp_hooks.keeps_guarded_main_in_fork_server``: it is kept when the
+  script has code that runs only when imported, with ``SPAWNFIX_VALUES=0`` and the like):
+  such an import must see the ``sys.argv`` and ``sys.path`` of the moment the first child
+  starts. An unguarded script is always kept out of the fork server.
 
 A start method read from a variable (``get_context(args.method)``) is not known from the
 source: no warm start then, unless ``"forkserver"`` is written in that argument (a
@@ -67,8 +69,8 @@ def warm_if_needed(multiprocessing_module: Any) -> None:
     script = main_script.load_script(path)
     if script is None or not will_start_forkserver_children(script, _default_method()):
         return
-    if _fork_server_imports_main() and any(statement.guarded for statement in script.statements):
-        # This fork server imports a guarded main script itself, with the sys.argv and
+    if _fork_server_imports_main() and _imports_guarded_main(script):
+        # This fork server imports the guarded main script itself, with the sys.argv and
         # sys.path the parent has when the first child starts: it must not start sooner.
         return
     try:
@@ -79,6 +81,14 @@ def warm_if_needed(multiprocessing_module: Any) -> None:
         log_decision("fork server not started ahead of need: %r", error)
         return
     log_decision("fork server started ahead of need (%s imports multiprocessing)", path)
+
+
+def _imports_guarded_main(script: Any) -> bool:
+    if not any(statement.guarded for statement in script.statements):
+        return False
+    from spawnfix import mp_hooks
+
+    return mp_hooks.keeps_guarded_main_in_fork_server(script)
 
 
 def _fork_server_imports_main() -> bool:

@@ -113,20 +113,33 @@ def test_doctor_shows_the_preload(main_env, tmp_path, repo):
 @pytest.mark.parametrize("script", ["marked", "marked_unguarded"])
 @pytest.mark.parametrize("version", ["3.14", "3.15"])
 def test_with_the_real_314_main_preload(envs, tmp_path, version, script):
-    """Real 3.14/3.15, whose fork server preloads the main script itself: a guarded script
-    keeps that preload, an unguarded one gets its imports instead; either way the probe is
+    """Real 3.14/3.15, whose fork server preloads the main script itself: the fork server
+    gets the script's imports instead (a guarded script's top level does not run there a
+    second time; an unguarded one would run the program); either way the probe is
     imported by the parent and the fork server only (with ``SPAWNFIX_PRELOAD=0`` the
     workers import it again: ``python -m`` mains are not preloaded). Same output."""
     python = envs.get(version).python
     run = _run(python, script, tmp_path / "on")
     assert run.result.returncode == 0 and run.result.stdout == POOL_OUTPUT, run.result.output
     assert _importers(run) == 2, run.markers
-    withheld = "fork server will not preload" in run.result.stderr
-    assert withheld == (script == "marked_unguarded"), run.result.stderr
+    assert "fork server will not preload" in run.result.stderr, run.result.stderr
     plain = _run(python, script, tmp_path / "off", SPAWNFIX_PRELOAD="0")
     assert plain.result.returncode == 0 and plain.result.stdout == POOL_OUTPUT
     # Run with -m, whose main the standard library never preloads: the workers import it.
     assert _importers(plain) > 2, plain.markers
+
+
+@pytest.mark.parametrize("version", ["3.14", "3.15"])
+def test_script_that_runs_code_when_imported_keeps_the_main_preload(envs, tmp_path, version):
+    """An ``else:`` on the main guard: the fork server imports the script as the standard
+    library does (its line is printed once, by the fork server), with and without
+    spawnfix."""
+    python = envs.get(version).python
+    runs = [_plain_run(python, "imported_branch", tmp_path / mode, SPAWNFIX=mode) for mode in "10"]
+    for run in runs:
+        assert run.returncode == 0, run.output
+        # The fork server's line comes first, or at its exit when its stdout is buffered.
+        assert sorted(run.stdout.splitlines()) == ["[4]", "imported as __mp_main__"], run.output
 
 
 def _plain_run(python, script, tmp_path, **env):
@@ -154,11 +167,10 @@ def test_fork_server_is_warm_before_the_first_child(envs, tmp_path, version):
     # shows that the standard library starts no fork server before the first child.
     native = _plain_run(python, "warm_guarded", tmp_path / "native", SPAWNFIX="0")
     assert native.stdout == "warm False\n" + output, native.output
-    # 3.14+ import a guarded script in the fork server with the sys.argv of the first
-    # child's start: a guarded script's fork server is not started sooner there.
+    # The guarded script's fork server starts ahead of need too (on 3.14 it gets the
+    # script's imports, not the script, so the sys.argv of the first start is not needed).
     guarded = _plain_run(python, "warm_guarded", tmp_path / "guarded")
-    early = version == "3.11"
-    assert guarded.returncode == 0 and guarded.stdout == f"warm {early}\n" + output
+    assert guarded.returncode == 0 and guarded.stdout == "warm True\n" + output, guarded.output
 
 
 @pytest.mark.parametrize("version", ["3.11", "3.14", "3.15"])

@@ -1,5 +1,4 @@
-"""Guarded, forkserver named: is the fork server running before the first child? (Not
-on 3.14+, whose fork server imports the guarded script with the sys.argv of that moment.)"""
+"""Guarded, forkserver named: is the fork server running before the first child?"""
 import multiprocessing
 import multiprocessing.forkserver
 
