@@ -19,6 +19,13 @@ An audit hook cannot be removed: it stays for the child's life, and after the re
 returns at its first test. Imports are not refused anything (a module may write its
 bytecode cache; library state set up at import is what fork would have given the child).
 Effects of C code that raises no audit event (a C extension's own ``fopen``) are not seen.
+
+- **Semaphores are given back.** A statement stopped at its process start (a ``Pool``
+  built up to its first worker) has already registered its queues' semaphores with the
+  parent's resource tracker. ``releasing_abandoned_semaphores()`` collects what the re-run
+  abandoned as soon as it ends, so their finalizers unregister them (SIGTERM waits until
+  then); left to the worker's exit, a worker the parent terminates never does, and the
+  parent's tracker reports them as "leaked semaphore objects" when the program ends.
 """
 
 from __future__ import annotations
@@ -192,3 +199,56 @@ def allowing_effects() -> Iterator[None]:
         yield
     finally:
         _refusing = previous
+
+
+@contextmanager
+def releasing_abandoned_semaphores(package: str = "multiprocessing") -> Iterator[None]:
+    """Around a child's re-run: release the semaphores it created and abandoned (see the
+    module doc), with one garbage collection, only if it created any.
+
+    From the first such semaphore until they are released, SIGTERM waits: a Pool's
+    ``terminate()`` that reaches a worker still starting would otherwise kill it before
+    the release (the parent's resource tracker then reports them as leaked); the worker
+    ends right after it instead.
+    """
+    import _thread
+    import importlib
+
+    try:
+        tracker = importlib.import_module(f"{package}.resource_tracker")
+        original = tracker.register
+    except (ImportError, AttributeError):
+        yield
+        return
+    registered: list[str] = []
+    mask_before: list[Any] = []
+    rerun_thread = _thread.get_ident()
+
+    def register(name: str, rtype: str) -> Any:
+        if not registered and _thread.get_ident() == rerun_thread:
+            mask_before.extend(_block_termination())
+        registered.append(name)
+        return original(name, rtype)
+
+    tracker.register = register
+    try:
+        yield
+    finally:
+        tracker.register = original
+        if registered:
+            import gc
+
+            gc.collect()
+        if mask_before:
+            import signal
+
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask_before[0])
+
+
+def _block_termination() -> list[Any]:
+    # The signal mask before SIGTERM was blocked (empty where masks do not exist).
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):
+        return []
+    return [signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})]

@@ -299,17 +299,20 @@ def rerun_main_until(plan: RerunPlan, path: str, module_globals: dict[str, Any])
     if sys.argv:
         sys.argv[0] = path
     values = _values_for(plan)
-    try:
-        with bootstrap_guards(plan.package):
-            if values is None:
-                run_statements(statements, path, temp_module.__dict__, source)
-            else:
-                from spawnfix.effect_guard import quiet_rerun
+    from spawnfix.effect_guard import releasing_abandoned_semaphores
 
-                with quiet_rerun():
-                    run_statements(statements, path, temp_module.__dict__, source, values)
-        if values is not None:
-            values.bind_rest(temp_module.__dict__)
+    try:
+        with releasing_abandoned_semaphores(plan.package):
+            with bootstrap_guards(plan.package):
+                if values is None:
+                    run_statements(statements, path, temp_module.__dict__, source)
+                else:
+                    from spawnfix.effect_guard import quiet_rerun
+
+                    with quiet_rerun():
+                        run_statements(statements, path, temp_module.__dict__, source, values)
+            if values is not None:
+                values.bind_rest(temp_module.__dict__)
     finally:
         if saved_module is None:
             sys.modules.pop("__mp_main__", None)

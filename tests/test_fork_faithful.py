@@ -12,6 +12,8 @@ observable: exit code, stdout, stderr and the files and folders left behind.
   the children see the import-time values (asserted).
 - ``unittest_manager``: a ``Manager().dict()`` global made in ``setUp`` (CPython #128145).
 - ``library_values``: the same for the ``multiprocess`` and ``billiard`` forks.
+- ``terminated_while_starting``: a Pool terminated while a worker is still in its re-run
+  leaves no semaphore behind.
 """
 
 from __future__ import annotations
@@ -112,6 +114,33 @@ def test_unguarded_effects_fail_natively(envs, tmp_path, version, method):
         SPAWNFIX="0",
     )
     assert run.result.timed_out or run.result.returncode != 0, run.result
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.14"])
+def test_pool_terminated_while_a_worker_starts_leaks_no_semaphore(envs, tmp_path, version):
+    """The parent terminates a Pool whose second worker is held in its re-run just after
+    that re-run registered a Pool's semaphores (the script waits for the SIGTERM): under
+    spawn and forkserver, fork's output and an empty stderr, no "leaked semaphore
+    objects" (the worker releases them before SIGTERM ends it). ``SPAWNFIX=0`` hangs."""
+    python = envs.get(version).python
+    script = "terminated_while_starting"
+    reference = observe(python, script, "fork", tmp_path / "fork", SPAWNFIX="0")
+    assert reference["exit"] == 0 and reference["stdout"] == ["[1, 4, 9]"], reference
+    assert reference["stderr"] == [], reference
+    for method in ("spawn", "forkserver"):
+        assert observe(python, script, method, tmp_path / method, SPAWNFIX="quiet") == reference
+    native = run_corpus(
+        python,
+        script,
+        "spawn",
+        FILE,
+        tmp_path / "native",
+        folder=FOLDER,
+        timeout=NATIVE_HANG_SECONDS,
+        SPAWNFIX="0",
+    )
+    assert native.result.timed_out, native.result.output
+    assert "bootstrapping phase" in native.result.stderr, native.result.output
 
 
 @pytest.mark.parametrize("library", ["multiprocess", "billiard"])
