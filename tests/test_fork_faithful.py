@@ -61,17 +61,24 @@ def observe(python: str, script: str, method: str, tmp_path: Path, invocation=FI
     }
 
 
+@pytest.mark.parametrize("invocation", [FILE, MODULE])
 @pytest.mark.parametrize("version", matrix_pythons())
-def test_unguarded_children_never_redo_the_parents_top_level_work(envs, tmp_path, version):
+def test_unguarded_children_never_redo_the_parents_top_level_work(
+    envs, tmp_path, version, invocation
+):
     """spawn and forkserver = fork: nothing printed twice, no stray run folder, no file
-    truncated or deleted, the same weights, run id and environment in every worker."""
+    truncated or deleted, the same weights, run id and environment in every worker (run
+    as a file and with ``-m``)."""
     python = envs.get(version).python
-    reference = observe(python, "unguarded_effects", "fork", tmp_path / "fork", SPAWNFIX="0")
+
+    def seen(method: str, **env: str) -> dict:
+        return observe(python, "unguarded_effects", method, tmp_path / method, invocation, **env)
+
+    reference = seen("fork", SPAWNFIX="0")
     assert reference["exit"] == 0, reference
     assert reference["stdout"].count("weights: same=True") == 4, reference
     for method in ("spawn", "forkserver"):
-        seen = observe(python, "unguarded_effects", method, tmp_path / method, SPAWNFIX="quiet")
-        assert seen == reference, method
+        assert seen(method, SPAWNFIX="quiet") == reference, method
 
 
 def test_without_the_parents_values_each_effect_is_repeated_or_lost(envs, tmp_path):
@@ -98,8 +105,9 @@ def test_without_the_parents_values_each_effect_is_repeated_or_lost(envs, tmp_pa
         assert before["files"].get(name) != reference["files"][name], name
 
 
+@pytest.mark.parametrize("invocation", [FILE, MODULE])
 @pytest.mark.parametrize(("version", "method"), [("3.11", "spawn"), ("3.14", "forkserver")])
-def test_unguarded_effects_fail_natively(envs, tmp_path, version, method):
+def test_unguarded_effects_fail_natively(envs, tmp_path, version, method, invocation):
     """``SPAWNFIX=0``: the unguarded Pool never gets a working worker (it hangs), under
     spawn and, on 3.14, under forkserver (its default)."""
     python = envs.get(version).python
@@ -107,7 +115,7 @@ def test_unguarded_effects_fail_natively(envs, tmp_path, version, method):
         python,
         "unguarded_effects",
         method,
-        FILE,
+        invocation,
         tmp_path / method,
         folder=FOLDER,
         timeout=NATIVE_HANG_SECONDS,
