@@ -217,6 +217,10 @@ def start_method_of_caller(caller_module: str, data: dict[str, Any]) -> str:
     return str(data.get("start_method") or "spawn")
 
 
+# True while spawnfix.warm_forkserver starts the fork server ahead of need.
+starting_ahead_of_need = False
+
+
 def prepare_child_data(
     data: dict[str, Any], name: str, start_method: str, package: str = "multiprocessing"
 ) -> None:
@@ -230,6 +234,11 @@ def prepare_child_data(
     path = main_script.rerun_path(main_module, data)
     if path is None:
         return  # the child re-runs nothing: python -c, a REPL, pkg/__main__.py
+    if name == FORKSERVER_PRELOAD_CALL and starting_ahead_of_need:
+        # spawnfix.warm_forkserver starts this fork server at an import, which is no spawn
+        # site; it does so only where the fork server must not get the main script.
+        _withhold_main_from_fork_server(data, path)
+        return
     if "init_main_from_path" in data and not os.path.isfile(path):
         # ``python - < prog.py``: the child would die looking for a file named <stdin>.
         # Like a -c program it re-runs nothing; what it needs from __main__ is sent by
@@ -348,7 +357,7 @@ def _dynamically_guarded(site: Any) -> bool:
 
 def _withhold_main_from_fork_server(data: dict[str, Any], path: str) -> None:
     data.pop("init_main_from_path", None)
-    log_decision("fork server will not preload %s (unguarded or dynamically guarded)", path)
+    log_decision("fork server will not preload %s (its imports instead)", path)
 
 
 def _hazards(

@@ -7,7 +7,9 @@ library only, idempotent and fail-open:
   ``multiprocessing`` and its ``spawn`` module (and those of the ``multiprocess`` and
   ``billiard`` forks), ``multiprocessing.pool``, ``concurrent.futures.process``,
   ``cloudpickle`` and ``wandb``: the patches are applied when the program imports those
-  modules, or at once if they already are;
+  modules, or at once if they already are; and one hook for the start of ``import torch``
+  (``when_importing``), which imports ``multiprocessing`` first (see
+  ``spawnfix.warm_forkserver``);
 - it imports neither wrapt, nor multiprocessing, nor wandb, nor ``typing``; the whole hook
   is this module and the package's ``__init__``. ``spawnfix.config`` is imported only when
   a ``SPAWNFIX*`` variable is set, since the defaults need no parsing;
@@ -32,6 +34,8 @@ initial_warning_filters = None
 
 # Callbacks waiting for their module, by module name; an entry is removed when it runs.
 _pending = {}
+# Callbacks to run when the import of a module begins (before its body), by module name.
+_before = {}
 
 _CONFIG_REPORTED = "SPAWNFIX_CONFIG_REPORTED"
 # multiprocessing.spawn.get_command_line() passes it to every spawned child.
@@ -105,6 +109,7 @@ def _activate():
         # A script that will start forkserver children gets its fork server now, so that
         # its preload imports beside the program's own (spawnfix.warm_forkserver).
         when_imported("multiprocessing", _warm_fork_server)
+        when_importing("torch", _import_multiprocessing_first)
         when_imported("multiprocessing.forkserver", _note_default_preload)
         when_imported("multiprocessing.pool", _watch_pools)
         when_imported("concurrent.futures.process", _watch_executors)
@@ -140,6 +145,18 @@ def _warm_fork_server(multiprocessing_module):
     from spawnfix import warm_forkserver
 
     warm_forkserver.warm_if_needed(multiprocessing_module)
+
+
+def _import_multiprocessing_first(_name):
+    # torch imports multiprocessing a third of the way into its import (0.3 of 1 s here):
+    # importing it as ``import torch`` begins lets a warm fork server (the hook above)
+    # import torch beside the parent from the start, not after the parent's first third.
+    if "multiprocessing" in sys.modules:
+        return
+    from spawnfix import config
+
+    if config.current().warm:
+        import multiprocessing  # noqa: F401  (its import hook decides on the warm start)
 
 
 def _note_default_preload(forkserver_module):
@@ -214,6 +231,16 @@ def when_imported(name, callback):
         sys.meta_path.insert(0, PostImportFinder())
 
 
+def when_importing(name, callback):
+    """Call ``callback(name)`` once, when an import of module ``name`` begins (before its
+    body runs); a failing callback is logged and skipped."""
+    if name in sys.modules:
+        return
+    _before.setdefault(name, []).append(callback)
+    if not any(isinstance(finder, PostImportFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, PostImportFinder())
+
+
 def _run_failing_open(callback, module):
     try:
         callback(module)
@@ -232,6 +259,9 @@ class PostImportFinder:
 
     def find_spec(self, fullname, path=None, target=None):
         """Find the real spec with the other finders and wrap its loader."""
+        if fullname in _before:
+            for callback in _before.pop(fullname):
+                _run_failing_open(callback, fullname)
         if fullname not in _pending:
             return None
         spec = None
