@@ -86,20 +86,23 @@ class MainScript:
         self.tree = tree
 
     @property
-    def runs_code_when_imported(self) -> bool:
-        """Whether top-level code runs only when the script is imported rather than run:
-        an ``else:`` on its main guard, or another top-level ``if`` on ``__name__``
-        (``if __name__ == "__mp_main__":``). Such a script wants the fork server's import
-        of it (Python 3.13.8+/3.14), so spawnfix leaves that import in place."""
+    def observes_its_module_name(self) -> bool:
+        """Whether top-level code outside the main guard's block reads ``__name__`` (an
+        ``else:`` on the guard, ``print(__name__)``, ``if __name__ == "__mp_main__":``),
+        so that what the script does depends on being imported as ``__mp_main__``: it
+        wants the fork server's import of it (Python 3.13.8+/3.14), which spawnfix then
+        leaves in place. ``logging.getLogger(__name__)`` does not count (the parent's
+        logger reaches the child either way); neither do function and class bodies."""
         import _ast
 
         for node in getattr(self.tree, "body", ()):
-            if not isinstance(node, _ast.If):
-                continue
-            if is_main_guard(node.test):
+            if isinstance(node, _ast.If) and is_main_guard(node.test):
                 if node.orelse:
                     return True
-            elif any(getattr(part, "id", None) == "__name__" for part in walk(node.test)):
+                continue
+            if isinstance(node, (_ast.FunctionDef, _ast.AsyncFunctionDef, _ast.ClassDef)):
+                continue
+            if _reads_module_name(node):
                 return True
         return False
 
@@ -140,6 +143,35 @@ class SpawnSite:
     def unguarded(self) -> bool:
         """Whether a child re-running the script would reach this statement."""
         return self.statement is not None and not self.statement.guarded
+
+
+def _reads_module_name(node: Any) -> bool:
+    # ``__name__`` anywhere in ``node`` but as the argument of a ``getLogger`` call.
+    import _ast
+
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, _ast.Call):
+            function = current.func
+            called = getattr(function, "attr", None) or getattr(function, "id", None)
+            if called == "getLogger":
+                continue
+        if isinstance(current, _ast.Name) and current.id == "__name__":
+            return True
+        pending.extend(child for child in _children(current))
+    return False
+
+
+def _children(node: Any) -> Iterator[Any]:
+    import _ast
+
+    for field in node._fields:
+        value = getattr(node, field, None)
+        if isinstance(value, list):
+            yield from (item for item in value if isinstance(item, _ast.AST))
+        elif isinstance(value, _ast.AST):
+            yield value
 
 
 def line_text(source: bytes, line: int) -> str:
@@ -239,18 +271,12 @@ def parse_module(source: bytes, filename: str) -> Any:
 
 def walk(node: Any) -> Iterator[Any]:
     """Every node below ``node``, ``node`` included (like ``ast.walk``, without ``ast``)."""
-    import _ast
 
     pending = [node]
     while pending:
         current = pending.pop()
         yield current
-        for field in current._fields:
-            value = getattr(current, field, None)
-            if isinstance(value, list):
-                pending.extend(item for item in value if isinstance(item, _ast.AST))
-            elif isinstance(value, _ast.AST):
-                pending.append(value)
+        pending.extend(_children(current))
 
 
 def describe_statements(tree: Any) -> list[TopLevelStatement]:

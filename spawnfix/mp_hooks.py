@@ -318,8 +318,8 @@ def keeps_guarded_main_in_fork_server(script: Any) -> bool:
 
     Yes when spawnfix sends no values (``SPAWNFIX_VALUES=0``, strict mode) or leaves the
     fork server's preload alone (``SPAWNFIX_PRELOAD=0``), when the program chose the
-    preload (``set_forkserver_preload``), or when the script has code that runs only when
-    it is imported (``script.runs_code_when_imported``): each child then gets the parent's
+    preload (``set_forkserver_preload``), or when the script's top-level code reads its
+    module name (``script.observes_its_module_name``): each child then gets the parent's
     values on top of that import. Otherwise the fork server gets the script's imports
     only and each child re-runs its top level without effects, with the parent's values:
     the top level never runs a second time, as under fork (where the fork server's
@@ -333,7 +333,7 @@ def keeps_guarded_main_in_fork_server(script: Any) -> bool:
         return True
     from spawnfix import forkserver_preload
 
-    return forkserver_preload.program_chose_preload() or script.runs_code_when_imported
+    return forkserver_preload.program_chose_preload() or script.observes_its_module_name
 
 
 def _attach_plan(

@@ -21,7 +21,7 @@ of 0.45 s). Provided the main script's own source says it will start forkserver 
 - and it does not choose its own preload (``set_forkserver_preload``): the program keeps it;
 - and, on Python 3.13.8+/3.14+, whose fork server imports a guarded main script itself, that
   import is not kept (``mp_hooks.keeps_guarded_main_in_fork_server``: it is kept when the
-  script has code that runs only when imported, with ``SPAWNFIX_VALUES=0`` and the like):
+  script's top level reads ``__name__``, with ``SPAWNFIX_VALUES=0`` and the like):
   such an import must see the ``sys.argv`` and ``sys.path`` of the moment the first child
   starts. An unguarded script is always kept out of the fork server.
 
