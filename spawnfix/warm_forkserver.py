@@ -39,9 +39,8 @@ authentication key; later changes to ``os.environ`` still reach each child throu
 
 from __future__ import annotations
 
+import os
 import sys
-
-from spawnfix.diagnostics import log_decision
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
@@ -57,26 +56,28 @@ FORKSERVER = "forkserver"
 
 def warm_if_needed(multiprocessing_module: Any) -> None:
     """Start the fork server now if the main script will need it (see the module doc)."""
-    from spawnfix import config
-
-    if not config.current().warm:
-        return
     main_module = sys.modules.get("__main__")
     path = getattr(main_module, "__file__", None)
-    if not isinstance(path, str) or not path.endswith(".py"):
+    if not isinstance(path, str) or not path.endswith(".py") or not _warm_start_enabled():
         return
     if FORKSERVER not in multiprocessing_module.get_all_start_methods():
+        return
+    default_method = _default_method()
+    # Every program that imports multiprocessing gets here: the source's text rules most
+    # of them out before it is parsed (``_ast`` alone costs about a millisecond).
+    if not _source_may_start_forkserver_children(path, default_method):
         return
     from spawnfix import main_script
 
     script = main_script.load_script(path)
-    if script is None or not will_start_forkserver_children(script, _default_method()):
+    if script is None or not will_start_forkserver_children(script, default_method):
         return
     if _fork_server_imports_main() and _imports_guarded_main(script):
         # This fork server imports the guarded main script itself, with the sys.argv and
         # sys.path the parent has when the first child starts: it must not start sooner.
         return
     from spawnfix import mp_hooks
+    from spawnfix.diagnostics import log_decision
 
     try:
         from multiprocessing import forkserver
@@ -97,6 +98,33 @@ def _imports_guarded_main(script: Any) -> bool:
     from spawnfix import mp_hooks
 
     return mp_hooks.keeps_guarded_main_in_fork_server(script)
+
+
+def _warm_start_enabled() -> bool:
+    # Without any SPAWNFIX* variable the defaults hold (warm start on): no config import.
+    if not any(name.startswith("SPAWNFIX") for name in os.environ):
+        return True
+    from spawnfix import config
+
+    return config.current().warm
+
+
+def _source_may_start_forkserver_children(path: str, default_method: Optional[str]) -> bool:
+    # A cheap test of the source's text: a start call (``Pool(``), and "forkserver"
+    # written or the default method; no set_forkserver_preload. (``Pool (`` with a space
+    # is missed: the fork server then starts with the first child, as natively.)
+    import io
+
+    try:
+        with io.open_code(path) as handle:
+            source = handle.read()
+    except OSError:
+        return False
+    if b"set_forkserver_preload" in source:
+        return False
+    if not any(f"{name}(".encode() in source for name in START_CALLS):
+        return False
+    return FORKSERVER.encode() in source or default_method == FORKSERVER
 
 
 def _fork_server_imports_main() -> bool:
