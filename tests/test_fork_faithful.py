@@ -11,7 +11,9 @@ observable: exit code, stdout, stderr and the files and folders left behind.
   globals, a ``Queue`` made in ``main()``, a function defined twice. With ``SPAWNFIX=0``
   the children see the import-time values (asserted).
 - ``unittest_manager``: a ``Manager().dict()`` global made in ``setUp`` (CPython #128145).
-- ``library_values``: the same for the ``multiprocess`` and ``billiard`` forks.
+- ``library_values``: the same for the ``multiprocess`` and ``billiard`` forks;
+  ``other_starts``: for a ``ProcessPoolExecutor``, a Pool started from a thread and a
+  grandchild.
 - ``terminated_while_starting``: a Pool terminated while a worker is still in its re-run
   leaves no semaphore behind.
 """
@@ -149,6 +151,33 @@ def test_pool_terminated_while_a_worker_starts_leaks_no_semaphore(envs, tmp_path
     )
     assert native.result.timed_out, native.result.output
     assert "bootstrapping phase" in native.result.stderr, native.result.output
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.14"])
+def test_executor_thread_and_grandchild_get_the_parents_values(envs, tmp_path, version):
+    """A ProcessPoolExecutor worker, a Pool started from a thread and a grandchild all see
+    the parent's run id, and the banner shows once, as under fork; without the values each
+    computes its own; ``SPAWNFIX=0``: BrokenProcessPool."""
+    python = envs.get(version).python
+
+    def seen(method: str, name: str, **env: str) -> dict:
+        return observe(python, "other_starts", method, tmp_path / name, **env)
+
+    reference = seen("fork", "fork", SPAWNFIX="0")
+    assert reference["exit"] == 0, reference
+    assert reference["stdout"] == [
+        "banner: once",
+        "executor: parent's run id True",
+        "thread's pool: parent's run id True",
+        "grandchild: parent's run id True",
+    ], reference
+    for method in ("spawn", "forkserver"):
+        assert seen(method, method, SPAWNFIX="quiet") == reference, method
+    before = seen("spawn", "before", SPAWNFIX="quiet", SPAWNFIX_VALUES="0")
+    assert before["stdout"].count("banner: once") > 1, before
+    assert not any(line.endswith("True") for line in before["stdout"]), before
+    native = seen("spawn", "native", SPAWNFIX="0")
+    assert native["exit"] != 0 and "BrokenProcessPool" in "\n".join(native["stderr"]), native
 
 
 @pytest.mark.parametrize("library", ["multiprocess", "billiard"])
