@@ -51,6 +51,11 @@ def left_behind(scripts: Path) -> dict[str, str]:
     return found
 
 
+def times(lines: list[str], text: str) -> int:
+    """How often ``text`` was printed: processes printing at once can share a line."""
+    return "\n".join(lines).count(text)
+
+
 def observe(python: str, script: str, method: str, tmp_path: Path, invocation=FILE, **env):
     """Exit code, stdout and stderr lines, files left behind, for one run."""
     run = run_corpus(python, script, method, invocation, tmp_path, folder=FOLDER, timeout=90, **env)
@@ -96,10 +101,10 @@ def test_without_the_parents_values_each_effect_is_repeated_or_lost(envs, tmp_pa
         SPAWNFIX="quiet",
         SPAWNFIX_VALUES="0",
     )
-    assert before["stdout"].count("banner: on stdout") > 1
-    assert before["stdout"].count("helper: ready") > 1
-    assert before["stdout"].count("dataset: building") > 1
-    assert before["stderr"].count("banner: on stderr") > 1
+    assert times(before["stdout"], "banner: on stdout") > 1
+    assert times(before["stdout"], "helper: ready") > 1
+    assert times(before["stdout"], "dataset: building") > 1
+    assert times(before["stderr"], "banner: on stderr") > 1
     assert "weights: same=True" not in before["stdout"] or before["exit"] != 0
     (folders,) = [line for line in before["stdout"] if line.startswith("run folders:")]
     assert int(folders.split()[2]) > 1, folders
@@ -153,6 +158,19 @@ def test_pool_terminated_while_a_worker_starts_leaks_no_semaphore(envs, tmp_path
     assert "bootstrapping phase" in native.result.stderr, native.result.output
 
 
+def _spawnfix_matches_fork(seen, fork_stdout: list[str]) -> dict:
+    """The fork run (``SPAWNFIX=0``) prints ``fork_stdout``; spawn and forkserver with
+    spawnfix give all it gave. Returns the spawn run without the parent's values
+    (``SPAWNFIX_VALUES=0``), whose banner shows more than once."""
+    reference = seen("fork", "fork", SPAWNFIX="0")
+    assert reference["exit"] == 0 and reference["stdout"] == fork_stdout, reference
+    for method in ("spawn", "forkserver"):
+        assert seen(method, method, SPAWNFIX="quiet") == reference, method
+    before = seen("spawn", "before", SPAWNFIX="quiet", SPAWNFIX_VALUES="0")
+    assert times(before["stdout"], "banner: once") > 1, before
+    return before
+
+
 @pytest.mark.parametrize("version", ["3.11", "3.14"])
 def test_executor_thread_and_grandchild_get_the_parents_values(envs, tmp_path, version):
     """A ProcessPoolExecutor worker, a Pool started from a thread and a grandchild all see
@@ -163,18 +181,15 @@ def test_executor_thread_and_grandchild_get_the_parents_values(envs, tmp_path, v
     def seen(method: str, name: str, **env: str) -> dict:
         return observe(python, "other_starts", method, tmp_path / name, **env)
 
-    reference = seen("fork", "fork", SPAWNFIX="0")
-    assert reference["exit"] == 0, reference
-    assert reference["stdout"] == [
-        "banner: once",
-        "executor: parent's run id True",
-        "thread's pool: parent's run id True",
-        "grandchild: parent's run id True",
-    ], reference
-    for method in ("spawn", "forkserver"):
-        assert seen(method, method, SPAWNFIX="quiet") == reference, method
-    before = seen("spawn", "before", SPAWNFIX="quiet", SPAWNFIX_VALUES="0")
-    assert before["stdout"].count("banner: once") > 1, before
+    before = _spawnfix_matches_fork(
+        seen,
+        [
+            "banner: once",
+            "executor: parent's run id True",
+            "thread's pool: parent's run id True",
+            "grandchild: parent's run id True",
+        ],
+    )
     assert not any(line.endswith("True") for line in before["stdout"]), before
     native = seen("spawn", "native", SPAWNFIX="0")
     assert native["exit"] != 0 and "BrokenProcessPool" in "\n".join(native["stderr"]), native
@@ -192,16 +207,9 @@ def test_children_of_multiprocessing_forks_get_the_parents_values(envs, tmp_path
     def seen(method: str, name: str, **env: str) -> dict:
         return observe(python, "library_values", method, tmp_path / name, LIBRARY=library, **env)
 
-    reference = seen("fork", "fork", SPAWNFIX="0")
-    assert reference["exit"] == 0, reference
-    assert reference["stdout"] == [
-        "banner: once",
-        "workers saw the parent's run id and weights: True",
-    ], reference
-    for method in ("spawn", "forkserver"):
-        assert seen(method, method, SPAWNFIX="quiet") == reference, method
-    before = seen("spawn", "before", SPAWNFIX="quiet", SPAWNFIX_VALUES="0")
-    assert before["stdout"].count("banner: once") > 1, before
+    before = _spawnfix_matches_fork(
+        seen, ["banner: once", "workers saw the parent's run id and weights: True"]
+    )
     assert "workers saw the parent's run id and weights: False" in before["stdout"], before
     native = run_corpus(
         python,
@@ -244,7 +252,7 @@ def test_guarded_children_see_the_parents_values(envs, tmp_path, version, invoca
     native = observe(
         python, "guarded_values", "spawn", tmp_path / "native", invocation, SPAWNFIX="0"
     )
-    assert native["stdout"].count("banner: module level") > 1, native
+    assert times(native["stdout"], "banner: module level") > 1, native
     # Natively the workers print their banner whenever they start (in any order) and see
     # the import-time scale of 1.
     pool_lines = [line for line in native["stdout"] if line.startswith("[(0, ")]
