@@ -159,7 +159,7 @@ def _reads_module_name(node: Any) -> bool:
                 continue
         if isinstance(current, _ast.Name) and current.id == "__name__":
             return True
-        pending.extend(child for child in _children(current))
+        pending.extend(_children(current))
     return False
 
 

@@ -208,7 +208,7 @@ def _snapshot_values(
     if with_main and main_module is not None:
         namespace = dict(vars(main_module))
         candidates = _candidates(namespace, main_module.__name__)
-        aliases: dict[str, tuple[str, int]] = {}
+        aliases: dict[str, str] = {}
         first_name: dict[int, str] = {}
         for name, value in list(candidates.items()):
             if id(value) in shared:
@@ -217,12 +217,12 @@ def _snapshot_values(
             elif not _is_atomic(value):
                 if id(value) in first_name:
                     # `model = net = Net()`: one object in the child too, as under fork.
-                    aliases[name] = (first_name[id(value)], id(value))
+                    aliases[name] = first_name[id(value)]
                     del candidates[name]
                 else:
                     first_name[id(value)] = name
         main_values.update(_pickle_each(candidates, limit, reducers, "__main__", holding))
-        for name, (target, _) in aliases.items():
+        for name, target in aliases.items():
             if target in main_values:
                 main_values[name] = (SAME_OBJECT_AS, target)
         definitions = _main_definitions(namespace, main_module.__name__)

@@ -153,9 +153,9 @@ def _import_multiprocessing_first(_name):
     # import torch beside the parent from the start, not after the parent's first third.
     if "multiprocessing" in sys.modules:
         return
-    from spawnfix import config
+    from spawnfix import warm_forkserver
 
-    if config.current().warm:
+    if warm_forkserver.warm_start_enabled():
         import multiprocessing  # noqa: F401  (its import hook decides on the warm start)
 
 

@@ -58,7 +58,7 @@ def warm_if_needed(multiprocessing_module: Any) -> None:
     """Start the fork server now if the main script will need it (see the module doc)."""
     main_module = sys.modules.get("__main__")
     path = getattr(main_module, "__file__", None)
-    if not isinstance(path, str) or not path.endswith(".py") or not _warm_start_enabled():
+    if not isinstance(path, str) or not path.endswith(".py") or not warm_start_enabled():
         return
     if FORKSERVER not in multiprocessing_module.get_all_start_methods():
         return
@@ -100,8 +100,9 @@ def _imports_guarded_main(script: Any) -> bool:
     return mp_hooks.keeps_guarded_main_in_fork_server(script)
 
 
-def _warm_start_enabled() -> bool:
-    # Without any SPAWNFIX* variable the defaults hold (warm start on): no config import.
+def warm_start_enabled() -> bool:
+    """Whether the warm start is on (not ``SPAWNFIX_WARM=0`` or ``SPAWNFIX_PRELOAD=0``);
+    without any ``SPAWNFIX*`` variable the defaults hold, and config is not imported."""
     if not any(name.startswith("SPAWNFIX") for name in os.environ):
         return True
     from spawnfix import config
