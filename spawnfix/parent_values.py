@@ -11,7 +11,8 @@ forkserver launch): a ``ParentValues`` goes into the preparation data. It is pic
 the launch pickles that data (``__reduce__``), so it captures the globals at ``start()``,
 in the spawning context, where multiprocessing's own objects (a ``Queue``, a ``Lock``, a
 ``Manager`` proxy, a ``Connection``) pickle as they do for a ``Process``'s arguments: the
-child gets the parent's shared object, as under fork. Each global is pickled on its own:
+child gets the parent's shared object, as under fork. Each global is pickled on its own
+(the child binds each at its own statement of the re-run):
 
 - ``__main__``'s globals (when the child re-runs the main script), except dunder names,
   modules, and the functions and classes the script defines (the child defines its own;
@@ -23,9 +24,10 @@ child gets the parent's shared object, as under fork. Each global is pickled on 
   writing, in append mode (never truncated, and the parent's own descriptor appends from
   then on), for reading, at the same position; the parent's ``sys.stdout``/``stderr``
   become the child's;
-- a global of ``__main__`` that is the very object of a user module's global is sent as a
-  reference to it, and two ``__main__`` globals bound to one object (``model = net =
-  Net()``) as one value and a second name for it, so they stay one object;
+- one object for one object: a second name for a global's object (``model = net =
+  Net()``, a ``__main__`` global that is a user module's global, two names in one module)
+  is sent as a second name for it, and a global inside another global's value
+  (``TABLE = {"labels": LABELS}``) as a reference to it (``spawnfix.global_references``);
 - what does not pickle (a lock, a socket, an object holding a thread), what is larger than
   ``SPAWNFIX_VALUE_LIMIT`` (default 16 MiB pickled: sending more to every worker can cost
   more time and memory than computing it again; pickling stops at the limit, and an object
@@ -40,10 +42,10 @@ the re-run every other name from the parent is bound (``bind_rest``). A user mod
 its globals right after the child imports it (a ``sys.meta_path`` finder wraps its
 loader's ``exec_module``).
 
-Limits: values are pickled one by one, so an object reached from two globals through their
-contents (a list that is a global and also inside a global dict) arrives as two copies, as
-do two globals of one user module bound to one object; a value whose
-unpickling fails in the child is left as the child computed it. The ``multiprocess`` and
+Limits: an object that two globals reach only through their contents (``A["x"] is
+B["y"]``, neither a global itself) arrives as two copies, as does a global inside a value
+of more than ``global_references.REFERENCE_SCAN_LIMIT`` objects; a value whose unpickling
+fails in the child is left as the child computed it. The ``multiprocess`` and
 ``billiard`` forks send values the same way, with their own reducers; what only ``dill``
 pickles (a lambda stored in a global) is computed by the child.
 """
@@ -69,6 +71,8 @@ _NEVER_SENT_PACKAGES = ("wandb", "spawnfix", "sitecustomize", "usercustomize")
 MODULE_ATTRIBUTE = "module attribute"
 # Another main global bound to the same object: ("same object as", that global's name).
 SAME_OBJECT_AS = "same object as"
+# A global in a cycle of globals: ("in group", group number, index in the group).
+GROUPED = "in group"
 
 # Names already reported as not sent, so that SPAWNFIX_DEBUG says it once per process.
 _reported: set[tuple[str, str]] = set()
@@ -97,7 +101,7 @@ class ParentValues:
             payload = _snapshot(self.with_main, self.package)
         except Exception as error:  # fail open: the child computes its own values
             log_decision("parent values not sent: %r", error)
-            payload = ({}, {}, {}, ())
+            payload = ({}, {}, {}, (), {}, {})
         try:
             descriptor = _out_of_band(payload, self.package)
         except Exception as error:  # fail open: the values go in the preparation data
@@ -151,9 +155,7 @@ def _arrive_from_descriptor(handed: Any) -> None:
     _arrive_in_child(*payload)
 
 
-def _snapshot(
-    with_main: bool, package: str
-) -> tuple[dict[str, Any], dict[str, int], dict[str, Any], tuple[str, ...]]:
+def _snapshot(with_main: bool, package: str) -> tuple[Any, ...]:
     import importlib
 
     from spawnfix import config
@@ -188,46 +190,123 @@ def _distinct_descriptors(package: str) -> Any:
     return lambda: vars(popen).pop("duplicate_for_child", None)
 
 
-def _snapshot_values(
-    with_main: bool, limit: int, reducers: dict[type, Any]
-) -> tuple[dict[str, Any], dict[str, int], dict[str, Any], tuple[str, ...]]:
-    modules = _user_modules()
-    module_values: dict[str, dict[str, bytes]] = {}
-    shared: dict[int, tuple[str, str]] = {}
-    for name, module in modules.items():
-        namespace = dict(vars(module))
-        candidates = _candidates(namespace, name)
-        module_values[name] = _pickle_each(candidates, limit, reducers, name)
-        for attribute, value in namespace.items():
-            if attribute in module_values[name] and not _is_atomic(value):
-                shared.setdefault(id(value), (name, attribute))
-    main_values: dict[str, Any] = {}
+def _snapshot_values(with_main: bool, limit: int, reducers: dict[type, Any]) -> tuple[Any, ...]:
+    # (main values, where main's functions were defined, user modules' values, main
+    # values that hold a descriptor, main value -> the main globals its pickle refers to,
+    # group number -> the pickle of a cycle of globals)
+    from spawnfix.global_references import MAIN, MODULE
+
+    # Reference -> object of every global that may be sent; a second name for an object
+    # already listed becomes a marker naming the first (one object in the child too).
+    values: dict[tuple[str, ...], Any] = {}
+    first_reference: dict[int, tuple[str, ...]] = {}
+    module_markers: dict[str, dict[str, Any]] = {}
+    for name, module in _user_modules().items():
+        module_markers[name] = {}
+        for attribute, value in _candidates(dict(vars(module)), name).items():
+            first = None if _is_atomic(value) else first_reference.get(id(value))
+            if first is not None:
+                module_markers[name][attribute] = (MODULE_ATTRIBUTE, *first[1:])
+            elif (name, attribute, id(value)) not in _not_sendable:
+                values[(MODULE, name, attribute)] = value
+                first_reference.setdefault(id(value), (MODULE, name, attribute))
+    main_markers: dict[str, Any] = {}
     definitions: dict[str, int] = {}
-    holding: set[str] = set()
     main_module = sys.modules.get("__main__")
     if with_main and main_module is not None:
         namespace = dict(vars(main_module))
-        candidates = _candidates(namespace, main_module.__name__)
-        aliases: dict[str, str] = {}
-        first_name: dict[int, str] = {}
-        for name, value in list(candidates.items()):
-            if id(value) in shared:
-                main_values[name] = (MODULE_ATTRIBUTE, *shared[id(value)])
-                del candidates[name]
-            elif not _is_atomic(value):
-                if id(value) in first_name:
-                    # `model = net = Net()`: one object in the child too, as under fork.
-                    aliases[name] = first_name[id(value)]
-                    del candidates[name]
-                else:
-                    first_name[id(value)] = name
-        main_values.update(_pickle_each(candidates, limit, reducers, "__main__", holding))
-        for name, target in aliases.items():
-            if target in main_values:
-                main_values[name] = (SAME_OBJECT_AS, target)
+        for name, value in _candidates(namespace, main_module.__name__).items():
+            first = None if _is_atomic(value) else first_reference.get(id(value))
+            if first is not None and first[0] == MODULE:
+                main_markers[name] = (MODULE_ATTRIBUTE, *first[1:])
+            elif first is not None:
+                # `model = net = Net()`: one object in the child too, as under fork.
+                main_markers[name] = (SAME_OBJECT_AS, first[1])
+            elif ("__main__", name, id(value)) not in _not_sendable:
+                values[(MAIN, name)] = value
+                first_reference.setdefault(id(value), (MAIN, name))
         definitions = _main_definitions(namespace, main_module.__name__)
-    modules_sent = {name: v for name, v in module_values.items() if v}
-    return main_values, definitions, modules_sent, tuple(holding)
+    pickled, groups = _pickle_all(values, limit, reducers)
+    main_values: dict[str, Any] = {}
+    module_values: dict[str, dict[str, Any]] = {}
+    references: dict[str, tuple[str, ...]] = {}
+    holding = []
+    for reference, (data, holds_descriptor, referenced) in pickled.items():
+        if reference[0] == MAIN:
+            main_values[reference[1]] = data
+            if holds_descriptor:
+                holding.append(reference[1])
+            contained = tuple(r[1] for r in referenced if r[0] == MAIN and r != reference)
+            if contained:
+                references[reference[1]] = contained
+        else:
+            module_values.setdefault(reference[1], {})[reference[2]] = data
+    sent = {(MAIN, name) for name in main_values}
+    sent.update((MODULE, m, a) for m, names in module_values.items() for a in names)
+    for name, marker in main_markers.items():
+        target = (MAIN, marker[1]) if marker[0] == SAME_OBJECT_AS else (MODULE, *marker[1:])
+        if target in sent:
+            main_values[name] = marker
+    for module_name, markers in module_markers.items():
+        for attribute, marker in markers.items():
+            if (MODULE, *marker[1:]) in sent:
+                module_values.setdefault(module_name, {})[attribute] = marker
+    return main_values, definitions, module_values, tuple(holding), references, groups
+
+
+def _pickle_all(
+    values: dict[tuple[str, ...], Any], limit: int, reducers: dict[type, Any]
+) -> tuple[dict[tuple[str, ...], tuple[Any, bool, frozenset[Any]]], dict[int, bytes]]:
+    # Reference -> (pickle or group marker, holds a descriptor, globals it refers to) of
+    # each value that pickles, and the group pickles; each value that does not pickle is
+    # reported and not tried again at later starts.
+    from spawnfix.global_references import GROUP, Grouped, Pickled, TooLarge, pickle_globals
+
+    holding: set[tuple[str, ...]] = set()
+
+    def dumps(reference: tuple[str, ...], value: Any, make_pickler: Any) -> bytes:
+        data, holds_descriptor = _dumps(value, limit, reducers, make_pickler)
+        if _NESTED_WANDB in data:
+            raise _HoldsWandb
+        if holds_descriptor:
+            holding.add(reference)
+        return data
+
+    results, groups = pickle_globals(values, dumps)
+    members: dict[int, set[tuple[str, ...]]] = {}
+    for reference, result in results.items():
+        if isinstance(result, Grouped):
+            members.setdefault(result.group, set()).add(reference)
+    pickled: dict[tuple[str, ...], tuple[Any, bool, frozenset[Any]]] = {}
+    for reference, result in results.items():
+        owner = "__main__" if len(reference) == 2 else reference[1]
+        name = reference[-1]
+        if isinstance(result, Pickled):
+            pickled[reference] = (result.data, reference in holding, result.referenced)
+            continue
+        if isinstance(result, Grouped):
+            group = groups[result.group]
+            pickled[reference] = (
+                (GROUPED, result.group, result.index),
+                (GROUP, str(result.group)) in holding,
+                group.referenced | members[result.group],  # its group's members too
+            )
+            continue
+        _not_sendable.add((owner, name, id(values[reference])))
+        if isinstance(result, TooLarge):
+            why = f"its pickle is larger than SPAWNFIX_VALUE_LIMIT ({limit} bytes)"
+        elif isinstance(result, _HoldsWandb):
+            # A wandb run inside a value (a Lightning Trainer's logger): a child keeps
+            # its disabled run, so the value is not sent.
+            why = "it holds wandb objects"
+        else:
+            why = f"it does not pickle ({type(result).__name__}: {result})"
+        _report(owner, name, why)
+    return pickled, {number: group.data for number, group in groups.items()}
+
+
+class _HoldsWandb(Exception):
+    """A value's pickle names a class of the wandb package."""
 
 
 def _candidates(namespace: dict[str, Any], module_name: str) -> dict[str, Any]:
@@ -274,40 +353,6 @@ def _main_definitions(namespace: dict[str, Any], module_name: str) -> dict[str, 
     return found
 
 
-def _pickle_each(
-    values: dict[str, Any],
-    limit: int,
-    reducers: dict[type, Any],
-    owner: str,
-    holding: Optional[set[str]] = None,
-) -> dict[str, bytes]:
-    pickled = {}
-    for name, value in values.items():
-        key = (owner, name, id(value))
-        if key in _not_sendable:
-            continue  # the same object failed before: do not pay for it at every start
-        try:
-            data, holds_descriptor = _dumps(value, limit, reducers)
-        except _TooLarge:
-            _not_sendable.add(key)
-            _report(owner, name, f"its pickle is larger than SPAWNFIX_VALUE_LIMIT ({limit} bytes)")
-            continue
-        except Exception as error:
-            _not_sendable.add(key)
-            _report(owner, name, f"it does not pickle ({type(error).__name__}: {error})")
-            continue
-        if _NESTED_WANDB in data:
-            # A wandb run inside a value (a Lightning Trainer's logger): a child keeps its
-            # disabled run, so the value is not sent.
-            _not_sendable.add(key)
-            _report(owner, name, "it holds wandb objects")
-            continue
-        pickled[name] = data
-        if holds_descriptor and holding is not None:
-            holding.add(name)
-    return pickled
-
-
 # How a pickle names a class of the wandb package (``wandb.sdk...``): cheap to look for,
 # and a false match only keeps a value from being sent.
 _NESTED_WANDB = b"wandb"
@@ -316,37 +361,22 @@ _NESTED_WANDB = b"wandb"
 _not_sendable: set[tuple[str, str, int]] = set()
 
 
-class _TooLarge(Exception):
-    """A value's pickle went over the size limit (pickling stops there)."""
-
-
-class _LimitedBuffer(io.BytesIO):
-    """A pickle's output that refuses to grow past ``limit`` bytes."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self.limit = limit
-
-    def write(self, data: Any) -> int:
-        """Append ``data``, or raise ``_TooLarge`` when the pickle would exceed the limit."""
-        if self.tell() + len(data) > self.limit:
-            raise _TooLarge
-        return super().write(data)
-
-
 def _report(owner: str, name: str, why: str) -> None:
     if (owner, name) not in _reported:
         _reported.add((owner, name))
         log_decision("%s.%s is not sent to children, %s: they compute it", owner, name, why)
 
 
-def _dumps(value: Any, limit: int, reducers: dict[type, Any]) -> tuple[bytes, bool]:
+def _dumps(
+    value: Any, limit: int, reducers: dict[type, Any], make_pickler: Any = None
+) -> tuple[bytes, bool]:
     # The pickle, and whether it holds something that owns a descriptor in the child (an
     # open file, a connection, a socket): such a value is unpickled once, never afresh.
     import copyreg
     from collections import ChainMap
 
     from spawnfix import shared_files
+    from spawnfix.global_references import LimitedBuffer
 
     holds_descriptor = []
 
@@ -360,8 +390,11 @@ def _dumps(value: Any, limit: int, reducers: dict[type, Any]) -> tuple[bytes, bo
     # The launching package's reducers (its Connection, socket, DupFd...).
     own = {kind: noting(reduce) for kind, reduce in reducers.items()}
     own.update(dict.fromkeys(shared_files.FILE_TYPES, noting(shared_files.reduce_open_file)))
-    buffer = _LimitedBuffer(limit)
-    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    buffer = LimitedBuffer(limit)
+    if make_pickler is None:
+        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    else:
+        pickler = make_pickler(buffer)
     pickler.dispatch_table = ChainMap(own, copyreg.dispatch_table)
     pickler.dump(value)
     return buffer.getvalue(), bool(holds_descriptor)
@@ -416,17 +449,24 @@ _received: Optional[ChildValues] = None
 def _arrive_in_child(
     main_values: dict[str, Any],
     definitions: dict[str, int],
-    module_values: dict[str, Any],
+    module_values: dict[str, dict[str, Any]],
     holding: tuple[str, ...] = (),
+    references: Optional[dict[str, tuple[str, ...]]] = None,
+    groups: Optional[dict[int, bytes]] = None,
 ) -> None:
     """Unpickling hook: runs in the child while the preparation data is loaded."""
     global _received
-    _received = ChildValues(main_values, definitions, frozenset(holding))
-    for name in [name for name in module_values if name in sys.modules]:
-        # Already imported here: a fork server that preloaded it.
-        _apply_module_values(sys.modules[name], module_values.pop(name))
-    if module_values:
-        sys.meta_path.insert(0, _ModuleValuesFinder(module_values))
+    _received = ChildValues(main_values, definitions, frozenset(holding), references or {})
+    _groups_pending.update(groups or {})
+    _module_pending.update(module_values)
+    waiting = set()
+    for name in module_values:
+        if name in sys.modules:  # already imported here: a fork server that preloaded it
+            _apply_module_values(sys.modules[name])
+        else:
+            waiting.add(name)
+    if waiting:
+        sys.meta_path.insert(0, _ModuleValuesFinder(waiting))
     log_decision(
         "child received %d values of __main__ and values of %d modules",
         len(main_values),
@@ -447,11 +487,15 @@ class ChildValues:
         values: dict[str, Any],
         definitions: dict[str, int],
         holding: frozenset[str] = frozenset(),
+        references: Optional[dict[str, tuple[str, ...]]] = None,
     ) -> None:
         self.values = values
         self.definitions = definitions
         # Values that own a descriptor (a file, a connection): never unpickled twice.
         self.holding = holding
+        # Name -> the other main globals its value contains (spawnfix.global_references).
+        self.references = references or {}
+        self.loading: set[str] = set()
         self.bound: set[str] = set()
         self.mentioned_after_binding: set[str] = set()
         self.defined: dict[tuple[str, int], Any] = {}
@@ -530,21 +574,21 @@ class ChildValues:
 
     def bind_rest(self, namespace: dict[str, Any]) -> None:
         """After the re-run: the definitions the parent has, then every value from the
-        parent not bound yet (or used by a statement the child ran since)."""
+        parent not bound yet or used by a statement the child ran since (bound afresh,
+        with every value that contains it, so that they stay one object)."""
         for name, line in self.definitions.items():
             definition = self.defined.get((name, line))
             if definition is not None and namespace.get(name) is not definition:
                 namespace[name] = definition
                 log_decision("%s is the definition at line %d, as in the parent", name, line)
+        stale = self._stale()
+        for name in stale:
+            value = self.values[name]
+            if isinstance(value, tuple) and value and value[0] == GROUPED:
+                _groups_loaded.pop(value[1], None)  # loaded afresh with its members
+        self.bound -= stale
         for name in self.values:
-            target = self._alias_target(name)
-            if target is not None and target in self.bound:
-                namespace[name] = namespace.get(target)  # follows a target bound afresh
-                self.bound.add(name)
-                continue
-            if name in self.bound and (
-                name not in self.mentioned_after_binding or name in self.holding
-            ):
+            if name in self.bound and self._alias_target(name) is None:
                 continue
             try:
                 namespace[name] = self._load(name, namespace)
@@ -552,6 +596,20 @@ class ChildValues:
                 log_decision("value of %s from the parent not usable: %r", name, error)
                 continue
             self.bound.add(name)
+
+    def _stale(self) -> set[str]:
+        # Values a statement the child ran may have changed, and the values holding them.
+        stale = (self.bound & self.mentioned_after_binding) - self.holding
+        grown = True
+        while grown:
+            holders = {
+                name
+                for name, contained in self.references.items()
+                if name in self.bound and name not in self.holding and stale.intersection(contained)
+            }
+            grown = not holders <= stale
+            stale |= holders
+        return stale
 
     def _alias_target(self, name: str) -> Optional[str]:
         value = self.values[name]
@@ -563,15 +621,30 @@ class ChildValues:
         value = self.values[name]
         target = self._alias_target(name)
         if target is not None:
-            if target not in self.bound:
-                namespace[target] = self._load(target, namespace)
-                self.bound.add(target)
-            return namespace[target]
+            return self._bound_value(target, namespace)
         if isinstance(value, tuple) and value and value[0] == MODULE_ATTRIBUTE:
-            import importlib
+            return _module_global(value[1], value[2])
+        main_global = lambda other: self._bound_value(other, namespace)  # noqa: E731
+        if isinstance(value, tuple) and value and value[0] == GROUPED:
+            return _group(value[1], namespace, main_global)[value[2]]
+        unpickler = _MainAwareUnpickler(io.BytesIO(value), namespace)
+        unpickler.main_global = main_global
+        return unpickler.load()
 
-            return getattr(importlib.import_module(value[1]), value[2])
-        return _MainAwareUnpickler(io.BytesIO(value), namespace).load()
+    def _bound_value(self, name: str, namespace: dict[str, Any]) -> Any:
+        # Another main global, bound now if it is not yet: one object for every name
+        # and every value that holds it.
+        if name in self.bound:
+            return namespace[name]
+        if name in self.loading or name not in self.values:
+            raise pickle.UnpicklingError(f"the value of {name} is not bound yet")
+        self.loading.add(name)
+        try:
+            namespace[name] = self._load(name, namespace)
+        finally:
+            self.loading.discard(name)
+        self.bound.add(name)
+        return namespace[name]
 
 
 def _root_name(node: Any) -> Optional[str]:
@@ -589,6 +662,17 @@ class _MainAwareUnpickler(pickle.Unpickler):
     def __init__(self, file: Any, namespace: Optional[dict[str, Any]] = None) -> None:
         super().__init__(file)
         self.namespace = namespace
+        self.main_global: Optional[Any] = None  # name -> that main global's value
+
+    def persistent_load(self, reference: Any) -> Any:
+        """Another global's value (``spawnfix.global_references``), as the child has it."""
+        from spawnfix.global_references import MAIN, MODULE
+
+        if reference[0] == MODULE:
+            return _module_global(reference[1], reference[2])
+        if reference[0] == MAIN and self.main_global is not None:
+            return self.main_global(reference[1])
+        raise pickle.UnpicklingError(f"no value for the reference {reference!r}")
 
     def find_class(self, module: str, name: str) -> Any:
         if module in MAIN_NAMES:
@@ -605,18 +689,37 @@ class _MainAwareUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+# Module name -> attribute -> the parent's pickle (or a marker) not yet loaded here;
+# (module, attribute) -> what it loaded to, and those being loaded (a cycle guard).
+_module_pending: dict[str, dict[str, Any]] = {}
+_module_loaded: dict[tuple[str, str], Any] = {}
+_module_loading: set[tuple[str, str]] = set()
+# Group number -> the pickle of a cycle of globals, and the tuple it loaded to.
+_groups_pending: dict[int, bytes] = {}
+_groups_loaded: dict[int, tuple[Any, ...]] = {}
+
+
+def _group(number: int, namespace: Optional[dict[str, Any]], main_global: Any) -> tuple[Any, ...]:
+    # Loaded once: each member is one object for every name and value that holds it.
+    if number not in _groups_loaded:
+        unpickler = _MainAwareUnpickler(io.BytesIO(_groups_pending[number]), namespace)
+        unpickler.main_global = main_global
+        _groups_loaded[number] = unpickler.load()
+    return _groups_loaded[number]
+
+
 class _ModuleValuesFinder:
     """Meta path finder: gives a user module the parent's globals once it is imported."""
 
-    def __init__(self, module_values: dict[str, dict[str, bytes]]) -> None:
-        self.pending = module_values
+    def __init__(self, waiting: set[str]) -> None:
+        self.waiting = waiting
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         """Find ``fullname`` with the other finders; wrap its loader if values wait."""
-        if fullname not in self.pending:
+        if fullname not in self.waiting:
             return None
-        values = self.pending.pop(fullname)
-        if not self.pending and self in sys.meta_path:
+        self.waiting.discard(fullname)
+        if not self.waiting and self in sys.meta_path:
             sys.meta_path.remove(self)
         spec = None
         for finder in sys.meta_path:
@@ -633,7 +736,7 @@ class _ModuleValuesFinder:
         def exec_module(module: Any) -> None:
             vars(loader).pop("exec_module", None)  # the instance attribute set below
             original(module)
-            _apply_module_values(module, values)
+            _apply_module_values(module)
 
         try:
             loader.exec_module = exec_module
@@ -642,10 +745,42 @@ class _ModuleValuesFinder:
         return spec
 
 
-def _apply_module_values(module: Any, values: dict[str, bytes]) -> None:
-    for name, data in values.items():
+def _apply_module_values(module: Any) -> None:
+    owner = module.__name__
+    for name in list(_module_pending.get(owner, ())):
         try:
-            setattr(module, name, _MainAwareUnpickler(io.BytesIO(data)).load())
+            setattr(module, name, _module_global(owner, name))
         except Exception as error:
-            owner = module.__name__
             log_decision("value of %s.%s from the parent not usable: %r", owner, name, error)
+    _module_pending.pop(owner, None)
+
+
+def _module_global(owner: str, name: str) -> Any:
+    """A user module's global as the parent has it, loaded once (then the same object for
+    every value that holds it); one the parent did not send is the module's own."""
+    key = (owner, name)
+    if key in _module_loaded:
+        return _module_loaded[key]
+    if owner not in sys.modules:
+        import importlib
+
+        importlib.import_module(owner)  # its import gives it its values
+        if key in _module_loaded:
+            return _module_loaded[key]
+    data = _module_pending.get(owner, {}).get(name)
+    if data is None:
+        return getattr(sys.modules[owner], name)
+    if key in _module_loading:
+        raise pickle.UnpicklingError(f"the value of {owner}.{name} is not loaded yet")
+    _module_loading.add(key)
+    try:
+        if isinstance(data, tuple) and data and data[0] == MODULE_ATTRIBUTE:
+            value = _module_global(data[1], data[2])
+        elif isinstance(data, tuple) and data and data[0] == GROUPED:
+            value = _group(data[1], None, None)[data[2]]
+        else:
+            value = _MainAwareUnpickler(io.BytesIO(data)).load()
+    finally:
+        _module_loading.discard(key)
+    _module_loaded[key] = value
+    return value

@@ -7,8 +7,9 @@
   ``billiard`` (Celery) are forks of multiprocessing with their own ``spawn`` module.
 
 Each script prints under spawn and forkserver, with spawnfix, what it printed under fork
-without it, and fails natively with ``SPAWNFIX=0``. The libraries are pinned and share
-one cached environment.
+without it, and fails natively with ``SPAWNFIX=0``. A guarded dask script's workers see
+the user module that ``main()`` configured, as under fork (natively: its defaults). The
+libraries are pinned and share one cached environment.
 """
 
 from __future__ import annotations
@@ -91,3 +92,28 @@ def test_library_script_fails_without_spawnfix(libraries_env, tmp_path, script, 
     assert run.result.timed_out or run.result.returncode != 0, run.result.output
     assert run.result.stdout != SCRIPTS[script][0], run.result.output
     assert SCRIPTS[script][1] in run.result.stderr, run.result.output
+
+
+DASK_VALUES_SEEN = "workers see the run: True\nworkers see the weights: True\n"
+
+
+@pytest.mark.parametrize("invocation", (FILE, MODULE))
+def test_dask_workers_see_what_main_set_in_a_user_module(libraries_env, tmp_path, invocation):
+    """Guarded dask script: ``main()`` configures a user module (a run folder named by
+    ``uuid``, random weights) before the Client starts its worker processes. Under fork
+    the workers see that configuration; under spawn and forkserver spawnfix sends it
+    (issue 15); natively they see the module's defaults. One run folder each time."""
+
+    def run(method: str, **env: str):
+        result = _run(libraries_env, "dask_values", method, invocation, tmp_path / method, **env)
+        folders = list((tmp_path / method / "scripts" / "runs").iterdir())
+        return result.result, len(folders)
+
+    reference, folders = run("fork", SPAWNFIX="0")
+    assert (reference.returncode, reference.stdout, folders) == (0, DASK_VALUES_SEEN, 1), reference
+    for method in START_METHODS:
+        result, folders = run(method)
+        assert (result.returncode, result.stdout, folders) == (0, DASK_VALUES_SEEN, 1), result
+    native, _ = run("spawn", SPAWNFIX="0")
+    assert native.returncode == 0, native.output
+    assert native.stdout == "workers see the run: False\nworkers see the weights: False\n"

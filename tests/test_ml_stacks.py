@@ -1,7 +1,9 @@
 """A user trains a model with an unguarded script (issue 5): PyTorch DataLoader workers,
 torch.multiprocessing.spawn, Lightning with WandbLogger, Lightning ddp_spawn; TensorBoard's
 ``SummaryWriter`` at top level (one run folder, as under fork: issue 15) and DataLoader
-workers logging from ``__getitem__`` into the parent's log file (issue 19).
+workers logging from ``__getitem__`` into the parent's log file (issue 19); ranks of
+``torch.multiprocessing.spawn`` and Lightning ``ddp_spawn`` see the globals ``main()`` set,
+as under fork (issue 15).
 
 Real torch 2.13.0 (CPU), pytorch-lightning 2.6.6 and wandb 0.31.0 (offline), tiny
 synthetic data, no downloads.
@@ -148,3 +150,34 @@ def test_dataloader_workers_log_into_the_parents_file(ml_env, tmp_path):
     )
     assert native.result.returncode == 0, native.result.output
     assert "worker loads" not in native.result.stdout
+
+
+def test_torch_multiprocessing_ranks_see_what_main_set(ml_env, tmp_path):
+    """Guarded: ``main()`` names a run folder by ``uuid`` and draws a tensor of random
+    weights, then starts two ranks. ``torch.multiprocessing.spawn`` with spawnfix gives
+    each rank the parent's values, as ``start_processes(start_method="fork")`` does; with
+    ``SPAWNFIX=0`` the ranks see the import-time ``None`` (issue 15)."""
+    seen = "ranks: 2 see the parent's run and weights: True\nrun folders: 1\n"
+    for method in ("fork", "spawn", "forkserver"):
+        run = MlRun(ml_env, "mp_spawn_values", tmp_path / method, START_METHOD=method)
+        assert (run.result.returncode, run.result.stdout) == (0, seen), run.result.output
+    native = MlRun(
+        ml_env, "mp_spawn_values", tmp_path / "native", START_METHOD="spawn", SPAWNFIX="0"
+    )
+    assert native.result.returncode == 0, native.result.output
+    assert native.result.stdout == seen.replace("True", "False"), native.result.output
+
+
+def test_lightning_ranks_see_what_main_set(ml_env, tmp_path):
+    """Guarded Lightning script: ``main()`` names a run folder and sets a scale, then
+    fits with ``ddp_spawn`` on two CPU ranks. With spawnfix both ranks see them, as under
+    ``ddp_fork``; with ``SPAWNFIX=0`` the spawned ranks see the import-time values."""
+    seen = "ranks see the parent's run and scale: True\nrun folders: 1\n"
+    for method in ("fork", "spawn"):
+        run = MlRun(ml_env, "lightning_values", tmp_path / method, START_METHOD=method)
+        assert (run.result.returncode, run.result.stdout) == (0, seen), run.result.output
+    native = MlRun(
+        ml_env, "lightning_values", tmp_path / "native", START_METHOD="spawn", SPAWNFIX="0"
+    )
+    assert native.result.returncode == 0, native.result.output
+    assert native.result.stdout == seen.replace("True", "False"), native.result.output

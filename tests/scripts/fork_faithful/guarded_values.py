@@ -1,6 +1,8 @@
 """Guarded: globals changed under the guard and in main(), a user module's globals, a
-queue made in main(), a second name for a list, and a function defined twice. Under fork every child sees the
-parent's values at start() and runs the definition the parent had then."""
+queue made in main(), a second name for a list, a list inside another global, two globals
+that hold each other, two names of a user module for one dict, and a function defined
+twice. Under fork every child sees the parent's values at start(), each object once, and
+runs the definition the parent had then."""
 
 import multiprocessing
 import os
@@ -15,6 +17,9 @@ LABELS = []
 NAME = None
 QUEUE = None
 CURRENT_LABELS = None
+TABLE = {"labels": LABELS}
+PAIR_A = {"name": "a"}
+PAIR_B = {"name": "b"}
 print("banner: module level")
 
 
@@ -26,7 +31,9 @@ def report(tag):
     QUEUE.put(
         f"{describe(tag)} scale={SETTINGS['scale']} labels={LABELS} name={NAME} "
         f"mode={shared_settings.MODE} limits={shared_settings.LIMITS} "
-        f"one list={CURRENT_LABELS is LABELS}"
+        f"one list={CURRENT_LABELS is LABELS} in table={TABLE['labels'] is LABELS} "
+        f"pair={PAIR_A.get('partner') is PAIR_B and PAIR_B.get('partner') is PAIR_A} "
+        f"module alias={getattr(shared_settings, 'ALIAS', None) is shared_settings.LIMITS}"
     )
 
 
@@ -34,6 +41,9 @@ def main():
     global NAME, QUEUE, CURRENT_LABELS
     NAME = "set in main"
     CURRENT_LABELS = LABELS
+    PAIR_A["partner"] = PAIR_B
+    PAIR_B["partner"] = PAIR_A
+    shared_settings.ALIAS = shared_settings.LIMITS
     QUEUE = context.Queue()
 
 

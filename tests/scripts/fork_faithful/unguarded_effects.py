@@ -50,6 +50,8 @@ def build_dataset():
 
 DATASET = build_dataset()
 WEIGHTS = [random.random() for _ in range(3)]
+MODEL = {"weights": WEIGHTS}  # one list, which the child's re-run shuffles again
+random.shuffle(WEIGHTS)
 os.environ["RUN_TOKEN"] = uuid.uuid4().hex
 
 
@@ -57,16 +59,17 @@ def work(x):
     with open(os.path.join("out", f"part{x}.txt"), "w") as handle:
         handle.write(str(x))
     logging.info("worker: handles %d", x)
-    return x, sum(WEIGHTS), RUN, len(DATASET), os.environ["RUN_TOKEN"]
+    one_list = MODEL["weights"] is WEIGHTS
+    return x, WEIGHTS, one_list, RUN, len(DATASET), os.environ["RUN_TOKEN"]
 
 
 pool = multiprocessing.get_context(os.environ["START_METHOD"]).Pool(2, maxtasksperchild=1)
-for x, weight, run, size, token in pool.imap(work, range(4)):
+for x, weights, one_list, run, size, token in pool.imap(work, range(4)):
     log.write(f"parent: got {x}\n")
     log.flush()
     writer.writerow([x, x * x])
     results.flush()
-    print(f"weights: same={weight == sum(WEIGHTS)}")
+    print(f"weights: same={weights == WEIGHTS} model: one list={one_list}")
     print(f"run: same={run == RUN} token: same={token == os.environ['RUN_TOKEN']}")
     print(f"dataset: {size} items")
 pool.close()
