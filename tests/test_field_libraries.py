@@ -104,9 +104,10 @@ def test_dask_workers_see_what_main_set_in_a_user_module(libraries_env, tmp_path
     the workers see that configuration; under spawn and forkserver spawnfix sends it
     (issue 15); natively they see the module's defaults. One run folder each time."""
 
-    def run(method: str, **env: str):
-        result = _run(libraries_env, "dask_values", method, invocation, tmp_path / method, **env)
-        folders = list((tmp_path / method / "scripts" / "runs").iterdir())
+    def run(method: str, label: str = "", **env: str):
+        work = tmp_path / (label or method)
+        result = _run(libraries_env, "dask_values", method, invocation, work, **env)
+        folders = list((work / "scripts" / "runs").iterdir())
         return result.result, len(folders)
 
     reference, folders = run("fork", SPAWNFIX="0")
@@ -114,6 +115,6 @@ def test_dask_workers_see_what_main_set_in_a_user_module(libraries_env, tmp_path
     for method in START_METHODS:
         result, folders = run(method)
         assert (result.returncode, result.stdout, folders) == (0, DASK_VALUES_SEEN, 1), result
-    native, _ = run("spawn", SPAWNFIX="0")
+    native, _ = run("spawn", "native", SPAWNFIX="0")
     assert native.returncode == 0, native.output
     assert native.stdout == "workers see the run: False\nworkers see the weights: False\n"
