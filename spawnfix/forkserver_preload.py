@@ -21,9 +21,12 @@ has more than one Python thread after an import (the module started one: forking
 would be unsafe), the fork server re-executes itself without that module. Native threads
 started by extensions (torch starts one at import) are not counted: those libraries
 handle fork themselves, as they must under the ``fork`` start method. Each decision is logged
-under ``SPAWNFIX_DEBUG``. Only ``multiprocessing``'s fork server is covered (not the
-``multiprocess`` or ``billiard`` ones); the re-execution needs Linux's ``/proc`` or
-Python 3.10+ (``sys.orig_argv``), elsewhere the module is kept and the fact logged.
+under ``SPAWNFIX_DEBUG``. Then the fork server imports spawnfix's own child side and reads
+and parses the main script once for all its children (each re-runs it), and is set to
+exit without tearing its modules down (``spawnfix.forkserver_exit``). Only
+``multiprocessing``'s fork server is covered (not the ``multiprocess`` or ``billiard``
+ones); the re-execution needs Linux's ``/proc`` or Python 3.10+ (``sys.orig_argv``),
+elsewhere the module is kept and the fact logged.
 """
 
 import json
@@ -52,11 +55,13 @@ def choose_preload(data: "dict[str, Any]") -> None:
     if server is None or program_chose_preload(server):
         log_decision("fork server preload chosen by the program: left alone")
         return
-    modules = modules_to_preload(_script_path(data))
+    path = _script_path(data)
+    modules = modules_to_preload(path)
     if not modules:
         return
     global _default_preload_list
-    os.environ[PRELOAD_VARIABLE] = json.dumps({"modules": modules, "sys_path": sys.path})
+    settings = {"modules": modules, "sys_path": sys.path, "main_path": path}
+    os.environ[PRELOAD_VARIABLE] = json.dumps(settings)
     # spawnfix's own list is not the program's choice (program_chose_preload).
     server._preload_modules = _default_preload_list = [*DEFAULT_PRELOAD, RUNNER_MODULE]
     log_decision("fork server will preload %s", ", ".join(modules))
@@ -145,6 +150,37 @@ def preload_in_fork_server() -> None:
             continue
         if _thread_count() > 1:
             _restart_without(name, skipped)
+    _prepare_for_children(settings.get("main_path"))
+    from spawnfix.forkserver_exit import exit_without_teardown
+
+    exit_without_teardown()
+
+
+# What every forkserver child of spawnfix's imports to prepare itself (re-run the main
+# script with the parent's values, report a pool worker's start): imported once here.
+CHILD_SIDE_MODULES = (
+    "spawnfix.effect_guard",
+    "spawnfix.global_references",
+    "spawnfix.inherited_config",
+    "spawnfix.main_script",
+    "spawnfix.parent_values",
+    "spawnfix.rerun",
+    "spawnfix.shared_files",
+    "spawnfix.startup_reports",
+)
+
+
+def _prepare_for_children(main_path: "Optional[str]") -> None:
+    # Each child would import these and read and parse the main script for its re-run;
+    # a fork of the fork server has them already.
+    try:
+        for name in CHILD_SIDE_MODULES:
+            __import__(name)
+        from spawnfix.main_script import load_script
+
+        load_script(main_path)
+    except Exception as error:  # fail open: each child does it itself
+        _log("fork server: spawnfix's child side not prepared: %r", error)
 
 
 def _thread_count() -> int:

@@ -226,11 +226,18 @@ def _formatter_spec(logging: "Any", formatter: "Any") -> "Optional[Any]":
 
 def _dumps_or_none(item: "Any") -> "Optional[bytes]":
     """``item`` pickled, or None (named under SPAWNFIX_DEBUG) when it does not pickle."""
+    if _unpicklable.get(id(item)) is item:
+        return None  # failed at an earlier start: not tried at every one
     try:
         return pickle.dumps(item)
     except Exception as error:
         _log("%r not given to children: it does not pickle (%r)", item, error)
+        _unpicklable[id(item)] = item
         return None
+
+
+# id -> a handler, formatter or filter that did not pickle (kept, so the id stays its own).
+_unpicklable: "dict[int, Any]" = {}
 
 
 def _picklable_items(items: "list[Any]") -> "list[bytes]":

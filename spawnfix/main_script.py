@@ -243,6 +243,12 @@ def load_script(path: Optional[str]) -> Optional[MainScript]:
     return _scripts[path]
 
 
+def already_read(path: str) -> Optional[MainScript]:
+    """The script at ``path`` if this process (or the fork server it was forked from) has
+    read it already, else None; never reads it."""
+    return _scripts.get(_absolute(path))
+
+
 def load_main_script(main_module: object) -> Optional[MainScript]:
     """Read and analyse the script the main module runs."""
     return load_script(main_script_path(main_module))

@@ -285,12 +285,10 @@ def rerun_main_until(plan: RerunPlan, path: str, module_globals: dict[str, Any])
     Mirrors ``runpy._run_module_code``: a temporary ``__mp_main__`` module is registered and
     ``sys.argv[0]`` is the script's path while the code runs.
     """
-    import io
     import types
 
-    with io.open_code(path) as handle:
-        source = handle.read()
-    statements = _statements_to_run(plan, source, path)
+    source, body = _read_script(path)
+    statements = _statements_to_run(plan, source, body, path)
     temp_module = types.ModuleType("__mp_main__")
     temp_module.__dict__.update(module_globals)
     saved_module = sys.modules.get("__mp_main__")
@@ -323,10 +321,23 @@ def rerun_main_until(plan: RerunPlan, path: str, module_globals: dict[str, Any])
     return temp_module.__dict__.copy()
 
 
-def _statements_to_run(plan: RerunPlan, source: bytes, path: str) -> list[Any]:
-    from spawnfix.main_script import parse_module, source_digest
+def _read_script(path: str) -> tuple[bytes, list[Any]]:
+    # A fork server of spawnfix's read and parsed the script once for all its children.
+    import io
 
-    body = parse_module(source, path).body
+    from spawnfix.main_script import already_read, parse_module
+
+    script = already_read(path)
+    if script is not None and script.tree is not None:
+        return script.source, script.tree.body
+    with io.open_code(path) as handle:
+        source = handle.read()
+    return source, parse_module(source, path).body
+
+
+def _statements_to_run(plan: RerunPlan, source: bytes, body: list[Any], path: str) -> list[Any]:
+    from spawnfix.main_script import source_digest
+
     if source_digest(source) != plan.digest:
         log_decision("%s changed since the parent read it: re-running all of it", path)
     elif plan.statement_count is None:

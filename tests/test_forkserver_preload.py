@@ -195,3 +195,31 @@ def test_no_fork_server_without_children_or_with_the_programs_preload(envs, tmp_
     assert idle.returncode == 0 and idle.stdout == "cpus True\nfork server None\n", idle.output
     own = _plain_run(python, "warm_own_preload", tmp_path / "own")
     assert own.returncode == 0 and own.stdout.startswith("warm False\n"), own.output
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.14", "3.15"])
+def test_fork_server_exits_without_tearing_its_modules_down(envs, tmp_path, version):
+    """The fork server of spawnfix's preload runs its exit handlers (a preloaded module's
+    among them) and then ends without the interpreter's teardown, which for torch holds
+    the program's stdout and stderr open for about half a second after the program has
+    ended. The parent exits as usual; so does a fork server the program preloaded itself
+    (the teardown is seen there, so the probe does see one)."""
+    python = envs.get(version).python
+
+    def events(run) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for pid, module, event in run.markers:
+            if module == "preload.exit_marker":
+                found.setdefault(pid, []).append(event)
+        return found
+
+    run = _run(python, "exits", tmp_path / "spawnfix")
+    assert (run.result.returncode, run.result.stdout) == (0, POOL_OUTPUT), run.result.output
+    parent = run.parent_pid
+    (server,) = run.pids_for("imported") - {parent}
+    assert events(run)[parent] == ["imported", "exit handler", "teardown"], run.markers
+    assert events(run)[server] == ["imported", "exit handler"], run.markers
+    own = _run(python, "exits", tmp_path / "own", OWN_PRELOAD="1")
+    assert own.result.returncode == 0, own.result.output
+    (server,) = own.pids_for("imported") - {own.parent_pid}
+    assert events(own)[server] == ["imported", "exit handler", "teardown"], own.markers
