@@ -16,6 +16,9 @@ that point at the real file and lines), one top-level statement at a time, excep
 - only the first ``statement_count`` statements run: a simple spawn site
   (``pool.map(f, xs)``) and everything after it never run; a compound site
   (``with Pool() as p:``) runs up to its first process start, and nothing after it runs;
+  with the parent's values, a compound site that defines nothing (no function, class,
+  lambda or import in it) is not entered at all: the names it binds come from the parent
+  (a ``for`` loop over a ``DataLoader`` would otherwise build an iterator in every worker);
 - a process start from any thread stops that thread quietly, and on the re-running
   thread it ends the re-run, keeping what is defined; a ``set_start_method()`` that would
   fail with "context has already been set" does nothing;
@@ -297,6 +300,9 @@ def rerun_main_until(plan: RerunPlan, path: str, module_globals: dict[str, Any])
     if sys.argv:
         sys.argv[0] = path
     values = _values_for(plan)
+    if values is not None and statements and _is_bare_site(statements[-1], plan):
+        log_decision("the spawn site at line %d defines nothing: not entered", plan.site_line)
+        statements = statements[:-1]
     from spawnfix.effect_guard import releasing_abandoned_semaphores
 
     try:
@@ -319,6 +325,28 @@ def rerun_main_until(plan: RerunPlan, path: str, module_globals: dict[str, Any])
         if sys.argv:
             sys.argv[0] = saved_argv0
     return temp_module.__dict__.copy()
+
+
+def _is_bare_site(node: Any, plan: RerunPlan) -> bool:
+    # The compound statement holding the spawn site, when running it up to the process
+    # start would only bind names (which the parent's values then replace).
+    import _ast
+
+    from spawnfix.main_script import walk
+
+    if plan.statement_count is None or getattr(node, "lineno", None) != plan.site_line:
+        return False
+    if not hasattr(node, "body"):
+        return False
+    defining = (
+        _ast.FunctionDef,
+        _ast.AsyncFunctionDef,
+        _ast.ClassDef,
+        _ast.Lambda,
+        _ast.Import,
+        _ast.ImportFrom,
+    )
+    return not any(isinstance(inner, defining) for inner in walk(node))
 
 
 def _read_script(path: str) -> tuple[bytes, list[Any]]:

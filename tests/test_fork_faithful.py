@@ -16,6 +16,8 @@ observable: exit code, stdout, stderr and the files and folders left behind.
   grandchild.
 - ``terminated_while_starting``: a Pool terminated while a worker is still in its re-run
   leaves no semaphore behind.
+- ``loop_site``: a ``for`` loop whose body calls a user module's helper before its Pool:
+  the workers do not run the loop's body again on their way to it.
 """
 
 from __future__ import annotations
@@ -275,3 +277,38 @@ def test_manager_dict_made_in_unittest_setup_reaches_the_child(envs, tmp_path, v
     native = run_python(python, args, SCRIPTS, timeout=90, START_METHOD="spawn", SPAWNFIX="0")
     assert native.returncode == 1, native.stderr
     assert "TypeError: 'NoneType' object does not support item assignment" in native.stderr
+
+
+LOOP_SITE_OUTPUT = ["round 0 workers see [1, 1]", "round 1 workers see [2, 2]"]
+
+
+@pytest.mark.parametrize("invocation", [FILE, MODULE])
+@pytest.mark.parametrize("version", ["3.11", "3.14"])
+def test_loop_holding_the_pool_is_not_run_again_in_the_workers(envs, tmp_path, version, invocation):
+    """The spawn site is a ``for`` loop that defines nothing: with the parent's values a
+    worker does not enter it (it would call the helper once more, and build whatever the
+    loop builds, a ``DataLoader`` iterator for one). spawn and forkserver = fork; without
+    values (spawnfix's earlier re-run) the count is off; with ``SPAWNFIX=0`` it hangs."""
+    python = envs.get(version).python
+
+    def seen(method: str, label: str = "", **env: str) -> dict:
+        work = tmp_path / (label or method)
+        return observe(python, "loop_site", method, work, invocation, **env)
+
+    reference = seen("fork", SPAWNFIX="0")
+    assert (reference["exit"], reference["stdout"]) == (0, LOOP_SITE_OUTPUT), reference
+    for method in ("spawn", "forkserver"):
+        assert seen(method, SPAWNFIX="quiet") == reference, method
+    before = seen("spawn", "before", SPAWNFIX="quiet", SPAWNFIX_VALUES="0")
+    assert before["stdout"] == ["round 0 workers see [1, 1]", "round 1 workers see [1, 1]"]
+    native = run_corpus(
+        python,
+        "loop_site",
+        "spawn",
+        invocation,
+        tmp_path / "native",
+        folder=FOLDER,
+        timeout=NATIVE_HANG_SECONDS,
+        SPAWNFIX="0",
+    )
+    assert native.result.timed_out or native.result.returncode != 0, native.result
