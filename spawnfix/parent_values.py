@@ -11,7 +11,9 @@ forkserver launch): a ``ParentValues`` goes into the preparation data. It is pic
 the launch pickles that data (``__reduce__``), so it captures the globals at ``start()``,
 in the spawning context, where multiprocessing's own objects (a ``Queue``, a ``Lock``, a
 ``Manager`` proxy, a ``Connection``) pickle as they do for a ``Process``'s arguments: the
-child gets the parent's shared object, as under fork. Each global is pickled on its own
+child gets the parent's shared object, as under fork; reducers others registered with the
+package's pickler (torch's moves a tensor into shared memory) are not used, so a tensor
+arrives as a copy, as under fork. Each global is pickled on its own
 (the child binds each at its own statement of the re-run):
 
 - ``__main__``'s globals (when the child re-runs the main script), except dunder names,
@@ -161,11 +163,24 @@ def _snapshot(with_main: bool, package: str) -> tuple[Any, ...]:
     from spawnfix import config
 
     restore = _distinct_descriptors(package)
-    reducers = importlib.import_module(f"{package}.reduction").ForkingPickler._extra_reducers
+    registered = importlib.import_module(f"{package}.reduction").ForkingPickler._extra_reducers
+    reducers = _own_reducers(registered, package)
     try:
         return _snapshot_values(with_main, config.current().value_limit, reducers)
     finally:
         restore()
+
+
+def _own_reducers(registered: dict[type, Any], package: str) -> dict[type, Any]:
+    # The package's own reducers (a Connection, a socket, a method): what a child must get
+    # as the parent's. Others registered for passing arguments share instead of copying:
+    # torch's would move a tensor global into shared memory, so a child's in-place change
+    # reached the parent, where fork gives each child its own copy.
+    return {
+        kind: reduce
+        for kind, reduce in registered.items()
+        if getattr(reduce, "__module__", "").partition(".")[0] == package
+    }
 
 
 def _distinct_descriptors(package: str) -> Any:

@@ -152,20 +152,26 @@ def test_dataloader_workers_log_into_the_parents_file(ml_env, tmp_path):
     assert "worker loads" not in native.result.stdout
 
 
+def _children_see_what_main_set(ml_env, tmp_path, case: str, methods, seen: str) -> None:
+    # Under each start method the script prints ``seen`` (its checks all True); with
+    # SPAWNFIX=0 under spawn the same checks print False (import-time values).
+    for method in methods:
+        run = MlRun(ml_env, case, tmp_path / method, START_METHOD=method)
+        assert (run.result.returncode, run.result.stdout) == (0, seen), run.result.output
+    native = MlRun(ml_env, case, tmp_path / "native", START_METHOD="spawn", SPAWNFIX="0")
+    assert native.result.returncode == 0, native.result.output
+    assert native.result.stdout == seen.replace("True", "False"), native.result.output
+
+
 def test_torch_multiprocessing_ranks_see_what_main_set(ml_env, tmp_path):
     """Guarded: ``main()`` names a run folder by ``uuid`` and draws a tensor of random
     weights, then starts two ranks. ``torch.multiprocessing.spawn`` with spawnfix gives
     each rank the parent's values, as ``start_processes(start_method="fork")`` does; with
     ``SPAWNFIX=0`` the ranks see the import-time ``None`` (issue 15)."""
     seen = "ranks: 2 see the parent's run and weights: True\nrun folders: 1\n"
-    for method in ("fork", "spawn", "forkserver"):
-        run = MlRun(ml_env, "mp_spawn_values", tmp_path / method, START_METHOD=method)
-        assert (run.result.returncode, run.result.stdout) == (0, seen), run.result.output
-    native = MlRun(
-        ml_env, "mp_spawn_values", tmp_path / "native", START_METHOD="spawn", SPAWNFIX="0"
+    _children_see_what_main_set(
+        ml_env, tmp_path, "mp_spawn_values", ("fork", "spawn", "forkserver"), seen
     )
-    assert native.result.returncode == 0, native.result.output
-    assert native.result.stdout == seen.replace("True", "False"), native.result.output
 
 
 def test_lightning_ranks_see_what_main_set(ml_env, tmp_path):
@@ -173,11 +179,18 @@ def test_lightning_ranks_see_what_main_set(ml_env, tmp_path):
     fits with ``ddp_spawn`` on two CPU ranks. With spawnfix both ranks see them, as under
     ``ddp_fork``; with ``SPAWNFIX=0`` the spawned ranks see the import-time values."""
     seen = "ranks see the parent's run and scale: True\nrun folders: 1\n"
-    for method in ("fork", "spawn"):
-        run = MlRun(ml_env, "lightning_values", tmp_path / method, START_METHOD=method)
+    _children_see_what_main_set(ml_env, tmp_path, "lightning_values", ("fork", "spawn"), seen)
+
+
+def test_tensor_global_arrives_as_a_copy(ml_env, tmp_path):
+    """A tensor global that ``main()`` filled: a spawn or forkserver worker that changes it
+    in place changes its own copy, as under fork; the parent's tensor keeps its values and
+    is not moved into shared memory (torch's pickler reducers, which share, are not used
+    for the parent's values). With ``SPAWNFIX=0`` the worker sees the import-time ``None``."""
+    seen = "worker sees [8.0, 12.0]\nparent has 4.0 shared False\n"
+    for method in ("fork", "spawn", "forkserver"):
+        run = MlRun(ml_env, "tensor_values", tmp_path / method, START_METHOD=method)
         assert (run.result.returncode, run.result.stdout) == (0, seen), run.result.output
-    native = MlRun(
-        ml_env, "lightning_values", tmp_path / "native", START_METHOD="spawn", SPAWNFIX="0"
-    )
-    assert native.result.returncode == 0, native.result.output
-    assert native.result.stdout == seen.replace("True", "False"), native.result.output
+    native = MlRun(ml_env, "tensor_values", tmp_path / "native", START_METHOD="spawn", SPAWNFIX="0")
+    assert native.result.returncode != 0, native.result.output
+    assert "'NoneType' object has no attribute 'add_'" in native.result.stderr
