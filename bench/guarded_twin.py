@@ -28,9 +28,10 @@ def guarded_twin(source: str) -> str:
     return "\n\n".join([*outside, guard]) + "\n"
 
 
-def compare_with_guarded_twin(unguarded: Path, runs: int) -> None:
+def compare_with_guarded_twin(unguarded: Path, runs: int, **env: str) -> None:
     """Time ``unguarded`` under spawnfix against its guarded twin with and without
-    spawnfix, interleaved, and print the medians and their ratios as a table."""
+    spawnfix, interleaved, and print the medians and their ratios as a table; ``env``
+    is added to every run's environment."""
     from common import environments, interleaved, machine_description, median_ms, time_command
 
     envs = environments([])
@@ -40,20 +41,21 @@ def compare_with_guarded_twin(unguarded: Path, runs: int) -> None:
     samples = interleaved(
         {
             "guarded twin, without spawnfix": lambda: time_command(
-                [envs["without"].python, str(guarded)]
+                [envs["without"].python, str(guarded)], **env
             ),
             "guarded twin, with spawnfix": lambda: time_command(
-                [envs["with"].python, str(guarded)]
+                [envs["with"].python, str(guarded)], **env
             ),
             "unguarded, with spawnfix": lambda: time_command(
-                [envs["with"].python, str(unguarded)], SPAWNFIX="quiet"
+                [envs["with"].python, str(unguarded)], SPAWNFIX="quiet", **env
             ),
         },
         runs,
     )
     medians = {name: median_ms(values) for name, values in samples.items()}
     base = medians["guarded twin, without spawnfix"]
-    print(f"machine: {machine_description()}; {runs} interleaved runs each\n")
+    settings = ", ".join(f"{name}={value}" for name, value in env.items())
+    print(f"machine: {machine_description()}; {runs} interleaved runs each; {settings}\n")
     print("| script | median wall time | ratio to guarded twin without spawnfix |")
     print("|---|---|---|")
     for name, value in medians.items():

@@ -444,16 +444,22 @@ _installed_roots: Optional[tuple[str, ...]] = None
 def _is_installed(path: str) -> bool:
     global _installed_roots
     if _installed_roots is None:
-        import sysconfig
-
+        # The prefixes hold the standard library and the environment's site-packages;
+        # site-packages directories elsewhere (the user's) are on sys.path. sysconfig
+        # would name the same places and costs a millisecond to import.
         roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-        roots.update(sysconfig.get_paths().values())
+        roots.add(os.path.dirname(os.__file__))
         for directory in sys.path:
             if os.path.basename(directory) in ("site-packages", "dist-packages"):
                 roots.add(directory)
-        _installed_roots = tuple(os.path.join(os.path.realpath(root), "") for root in roots if root)
-    real = os.path.realpath(path)
-    return real.startswith(_installed_roots)
+        spelled = {os.path.join(os.path.normpath(root), "") for root in roots if root}
+        resolved = {os.path.join(os.path.realpath(root), "") for root in roots if root}
+        _installed_roots = tuple(spelled | resolved)
+    # Most module paths are spelled under a root already: realpath (an lstat for each
+    # part of the path) only for the others, the user's own modules among them.
+    if os.path.normpath(path).startswith(_installed_roots):
+        return True
+    return os.path.realpath(path).startswith(_installed_roots)
 
 
 # -- child side -------------------------------------------------------------------------

@@ -3,9 +3,9 @@
 The parent sends a ``RerunPlan`` inside the preparation data. Unpickling it in the child
 (``spawn._main``, before ``spawn.prepare``) calls ``_arrive_in_child``, which takes over
 ``spawn._fixup_main_from_path`` / ``_fixup_main_from_name`` for this one call and hands the
-plan on to the child's own children (``spawnfix.mp_hooks.inherit_plan``). Everything else
-``prepare`` does (name, authkey, ``sys.path``, ``sys.argv``, working directory, start
-method) stays the standard library's. Children that get no plan never import this module's
+plan on to the child's own children (``spawnfix.mp_hooks.inherit_plan``, at the child's
+first launch of its own). Everything else ``prepare`` does (name, authkey, ``sys.path``,
+``sys.argv``, working directory, start method) stays the standard library's. Children that get no plan never import this module's
 machinery, so they pay nothing. The same applies to the ``multiprocess`` and ``billiard``
 forks of multiprocessing: the plan names the package whose ``spawn`` module prepares it.
 
@@ -133,10 +133,27 @@ def _arrive_in_child(
     spawn = sys.modules.get(f"{package}.spawn")
     if spawn is not None:
         take_over_main_fixup(spawn, plan)
-        from spawnfix import mp_hooks
-
-        mp_hooks.inherit_plan(spawn, plan)
+        _inherit_at_first_launch(spawn, plan)
     return plan
+
+
+def _inherit_at_first_launch(spawn: Any, plan: RerunPlan) -> None:
+    # The plan goes on to this child's own children (spawnfix.mp_hooks.inherit_plan), but
+    # most workers never start one: the parent-side machinery is imported at the child's
+    # first launch, not by every worker as it starts.
+    original = spawn.get_preparation_data
+
+    def get_preparation_data(name: str) -> Any:
+        spawn.get_preparation_data = original
+        try:
+            from spawnfix import mp_hooks
+
+            mp_hooks.inherit_plan(spawn, plan)
+        except Exception as error:  # fail open: the grandchild starts as it would natively
+            log_decision("plan not handed on to the child's children: %r", error)
+        return spawn.get_preparation_data(name)
+
+    spawn.get_preparation_data = get_preparation_data
 
 
 def take_over_main_fixup(spawn: Any, plan: RerunPlan) -> None:
