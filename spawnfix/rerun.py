@@ -5,9 +5,10 @@ The parent sends a ``RerunPlan`` inside the preparation data. Unpickling it in t
 ``spawn._fixup_main_from_path`` / ``_fixup_main_from_name`` for this one call and hands the
 plan on to the child's own children (``spawnfix.mp_hooks.inherit_plan``, at the child's
 first launch of its own). Everything else ``prepare`` does (name, authkey, ``sys.path``,
-``sys.argv``, working directory, start method) stays the standard library's. Children that get no plan never import this module's
-machinery, so they pay nothing. The same applies to the ``multiprocess`` and ``billiard``
-forks of multiprocessing: the plan names the package whose ``spawn`` module prepares it.
+``sys.argv``, working directory, start method) stays the standard library's. Children that
+get no plan never import this module's machinery, so they pay nothing. The same applies
+to the ``multiprocess`` and ``billiard`` forks of multiprocessing: the plan names the
+package whose ``spawn`` module prepares it.
 
 ``rerun_main_until`` then runs the main script as ``__mp_main__`` the way ``runpy`` would
 (same ``__file__``, ``__spec__``, ``sys.argv[0]``, module registration, and tracebacks

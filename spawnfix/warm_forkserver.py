@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import cached_property
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
@@ -60,13 +61,15 @@ def warm_if_needed(multiprocessing_module: Any) -> None:
     path = getattr(main_module, "__file__", None)
     if not isinstance(path, str) or not path.endswith(".py") or not warm_start_enabled():
         return
+    # Every program that imports multiprocessing gets here: the source's text rules most
+    # of them out before it is parsed (``_ast`` alone costs about a millisecond), and
+    # before the default start method is worked out, which on 3.14.10+ imports
+    # multiprocessing.util and tempfile (8 ms on 3.15) in a program that may never use it.
+    if not _source_may_start_forkserver_children(path, _default_method(predict=True)):
+        return
     if FORKSERVER not in multiprocessing_module.get_all_start_methods():
         return
     default_method = _default_method()
-    # Every program that imports multiprocessing gets here: the source's text rules most
-    # of them out before it is parsed (``_ast`` alone costs about a millisecond).
-    if not _source_may_start_forkserver_children(path, default_method):
-        return
     from spawnfix import main_script
 
     script = main_script.load_script(path)
@@ -134,15 +137,21 @@ def _fork_server_imports_main() -> bool:
     return version >= (3, 14) or (version[:2] == (3, 13) and version >= (3, 13, 8))
 
 
-def _default_method() -> Optional[str]:
+def _default_method(predict: bool = False) -> Optional[str]:
     # The start method a program gets without choosing one, read without fixing it (a
-    # get_context() call would, and a later set_start_method() would then fail).
+    # get_context() call would, and a later set_start_method() would then fail). From
+    # 3.14.10 the platform default is a cached_property worked out when first read;
+    # ``predict`` answers without reading it (forkserver wherever it can pass handles).
     try:
-        from multiprocessing import context
+        from multiprocessing import context, reduction
 
         default = context._default_context
         if default._actual_context is not None:
             return str(default._actual_context._name)
+        lazy = isinstance(vars(type(default)).get("_default_context"), cached_property)
+        if predict and lazy and "_default_context" not in vars(default):
+            usable = reduction.HAVE_SEND_HANDLE and sys.platform != "darwin"
+            return FORKSERVER if usable else "spawn"
         return str(default._default_context._name)
     except Exception:
         return None
