@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Optional
 
 # The objects one global's pickle visits while it looks for other globals in it.
-REFERENCE_SCAN_LIMIT = 20_000
+REFERENCE_SCAN_LIMIT = 5_000
 
 MAIN = "main"
 MODULE = "module"
@@ -178,7 +178,7 @@ def _pickle_one(
         return made[-1]
 
     try:
-        if len(references) > 1 and not isinstance(value, _ATOMIC):
+        if len(references) > 1 and not isinstance(value, _ATOMIC) and not _large(value):
             try:
                 data = dumps(reference, value, make_pickler)
                 return Pickled(data, frozenset(made[-1].referenced))
@@ -187,6 +187,15 @@ def _pickle_one(
         return Pickled(dumps(reference, value, None), frozenset())
     except Exception as error:
         return error
+
+
+def _large(value: Any) -> bool:
+    # A container longer than the scan limit would only be scanned to the limit and then
+    # pickled again plainly: pickled plainly at once.
+    return isinstance(value, _CONTAINERS) and len(value) > REFERENCE_SCAN_LIMIT
+
+
+_CONTAINERS = (list, tuple, dict, set, frozenset)
 
 
 def _referring_to_failed(
