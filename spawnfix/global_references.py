@@ -23,7 +23,6 @@ values when the child imports it, before the main script's namespace may exist).
 
 from __future__ import annotations
 
-import io
 import pickle
 
 TYPE_CHECKING = False
@@ -40,26 +39,8 @@ GROUP = "group"
 _ATOMIC = (bool, int, float, complex, str, bytes, type(None))
 
 
-class TooLarge(Exception):
-    """A value's pickle went over the size limit (pickling stops there)."""
-
-
 class _TooManyObjects(Exception):
     """A value holds more objects than it is worth looking for references among."""
-
-
-class LimitedBuffer(io.BytesIO):
-    """A pickle's output that refuses to grow past ``limit`` bytes."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self.limit = limit
-
-    def write(self, data: Any) -> int:
-        """Append ``data``, or raise ``TooLarge`` when the pickle would exceed the limit."""
-        if self.tell() + len(data) > self.limit:
-            raise TooLarge
-        return super().write(data)
 
 
 class _ReferencingPickler(pickle.Pickler):

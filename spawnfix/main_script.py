@@ -253,10 +253,16 @@ def load_script(path: Optional[str]) -> Optional[MainScript]:
     return _scripts[path]
 
 
-def already_read(path: str) -> Optional[MainScript]:
-    """The script at ``path`` if this process (or the fork server it was forked from) has
-    read it already, else None; never reads it."""
-    return _scripts.get(_absolute(path))
+def source_and_tree(path: str) -> tuple[bytes, Any]:
+    """The source of the script at ``path`` and its syntax tree: as this process (or the
+    fork server it was forked from) read them already, else read and parsed now.
+    ``OSError`` and ``SyntaxError`` reach the caller."""
+    script = _scripts.get(_absolute(path))
+    if script is not None and script.tree is not None:
+        return script.source, script.tree
+    with io.open_code(path) as handle:
+        source = handle.read()
+    return source, parse_module(source, path)
 
 
 def load_main_script(main_module: object) -> Optional[MainScript]:
@@ -266,9 +272,7 @@ def load_main_script(main_module: object) -> Optional[MainScript]:
 
 def _analyse(path: str) -> Optional[MainScript]:
     try:
-        with io.open_code(path) as handle:
-            source = handle.read()
-        tree = parse_module(source, path)
+        source, tree = source_and_tree(path)
     except (OSError, SyntaxError, ValueError):
         return None
     return MainScript(path, source, describe_statements(tree), tree)

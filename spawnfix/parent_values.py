@@ -76,6 +76,13 @@ SAME_OBJECT_AS = "same object as"
 # A global in a cycle of globals: ("in group", group number, index in the group).
 GROUPED = "in group"
 
+
+def _marker(value: Any) -> Optional[str]:
+    """The kind of a value sent as a marker (MODULE_ATTRIBUTE, SAME_OBJECT_AS, GROUPED)
+    rather than as a pickle, or None."""
+    return value[0] if isinstance(value, tuple) and value else None
+
+
 # Names already reported as not sent, so that SPAWNFIX_DEBUG says it once per process.
 _reported: set[tuple[str, str]] = set()
 
@@ -275,7 +282,7 @@ def _pickle_all(
     # Reference -> (pickle or group marker, holds a descriptor, globals it refers to) of
     # each value that pickles, and the group pickles; each value that does not pickle is
     # reported and not tried again at later starts.
-    from spawnfix.global_references import GROUP, Grouped, Pickled, TooLarge, pickle_globals
+    from spawnfix.global_references import GROUP, MAIN, Grouped, Pickled, pickle_globals
 
     holding: set[tuple[str, ...]] = set()
 
@@ -294,7 +301,7 @@ def _pickle_all(
             members.setdefault(result.group, set()).add(reference)
     pickled: dict[tuple[str, ...], tuple[Any, bool, frozenset[Any]]] = {}
     for reference, result in results.items():
-        owner = "__main__" if len(reference) == 2 else reference[1]
+        owner = "__main__" if reference[0] == MAIN else reference[1]
         name = reference[-1]
         if isinstance(result, Pickled):
             pickled[reference] = (result.data, reference in holding, result.referenced)
@@ -308,7 +315,7 @@ def _pickle_all(
             )
             continue
         _not_sendable.add((owner, name, id(values[reference])))
-        if isinstance(result, TooLarge):
+        if isinstance(result, _TooLarge):
             why = f"its pickle is larger than SPAWNFIX_VALUE_LIMIT ({limit} bytes)"
         elif isinstance(result, _HoldsWandb):
             # A wandb run inside a value (a Lightning Trainer's logger): a child keeps
@@ -376,6 +383,24 @@ _NESTED_WANDB = b"wandb"
 _not_sendable: set[tuple[str, str, int]] = set()
 
 
+class _TooLarge(Exception):
+    """A value's pickle went over the size limit (pickling stops there)."""
+
+
+class _LimitedBuffer(io.BytesIO):
+    """A pickle's output that refuses to grow past ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def write(self, data: Any) -> int:
+        """Append ``data``, or raise ``_TooLarge`` when the pickle would exceed the limit."""
+        if self.tell() + len(data) > self.limit:
+            raise _TooLarge
+        return super().write(data)
+
+
 def _report(owner: str, name: str, why: str) -> None:
     if (owner, name) not in _reported:
         _reported.add((owner, name))
@@ -391,7 +416,6 @@ def _dumps(
     from collections import ChainMap
 
     from spawnfix import shared_files
-    from spawnfix.global_references import LimitedBuffer
 
     holds_descriptor = []
 
@@ -405,7 +429,7 @@ def _dumps(
     # The launching package's reducers (its Connection, socket, DupFd...).
     own = {kind: noting(reduce) for kind, reduce in reducers.items()}
     own.update(dict.fromkeys(shared_files.FILE_TYPES, noting(shared_files.reduce_open_file)))
-    buffer = LimitedBuffer(limit)
+    buffer = _LimitedBuffer(limit)
     if make_pickler is None:
         pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
     else:
@@ -605,7 +629,7 @@ class ChildValues:
         stale = self._stale()
         for name in stale:
             value = self.values[name]
-            if isinstance(value, tuple) and value and value[0] == GROUPED:
+            if _marker(value) == GROUPED:
                 _groups_loaded.pop(value[1], None)  # loaded afresh with its members
         self.bound -= stale
         for name in self.values:
@@ -634,23 +658,19 @@ class ChildValues:
 
     def _alias_target(self, name: str) -> Optional[str]:
         value = self.values[name]
-        if isinstance(value, tuple) and value and value[0] == SAME_OBJECT_AS:
-            return value[1]
-        return None
+        return value[1] if _marker(value) == SAME_OBJECT_AS else None
 
     def _load(self, name: str, namespace: dict[str, Any]) -> Any:
         value = self.values[name]
         target = self._alias_target(name)
         if target is not None:
             return self._bound_value(target, namespace)
-        if isinstance(value, tuple) and value and value[0] == MODULE_ATTRIBUTE:
+        if _marker(value) == MODULE_ATTRIBUTE:
             return _module_global(value[1], value[2])
         main_global = lambda other: self._bound_value(other, namespace)  # noqa: E731
-        if isinstance(value, tuple) and value and value[0] == GROUPED:
+        if _marker(value) == GROUPED:
             return _group(value[1], namespace, main_global)[value[2]]
-        unpickler = _MainAwareUnpickler(io.BytesIO(value), namespace)
-        unpickler.main_global = main_global
-        return unpickler.load()
+        return _MainAwareUnpickler(io.BytesIO(value), namespace, main_global).load()
 
     def _bound_value(self, name: str, namespace: dict[str, Any]) -> Any:
         # Another main global, bound now if it is not yet: one object for every name
@@ -680,10 +700,15 @@ class _MainAwareUnpickler(pickle.Unpickler):
     """Resolves ``__main__`` references in the namespace being built (the child's
     ``__main__`` is not installed until the re-run ends)."""
 
-    def __init__(self, file: Any, namespace: Optional[dict[str, Any]] = None) -> None:
+    def __init__(
+        self,
+        file: Any,
+        namespace: Optional[dict[str, Any]] = None,
+        main_global: Optional[Any] = None,
+    ) -> None:
         super().__init__(file)
         self.namespace = namespace
-        self.main_global: Optional[Any] = None  # name -> that main global's value
+        self.main_global = main_global  # name -> that main global's value, in the child
 
     def persistent_load(self, reference: Any) -> Any:
         """Another global's value (``spawnfix.global_references``), as the child has it."""
@@ -723,9 +748,8 @@ _groups_loaded: dict[int, tuple[Any, ...]] = {}
 def _group(number: int, namespace: Optional[dict[str, Any]], main_global: Any) -> tuple[Any, ...]:
     # Loaded once: each member is one object for every name and value that holds it.
     if number not in _groups_loaded:
-        unpickler = _MainAwareUnpickler(io.BytesIO(_groups_pending[number]), namespace)
-        unpickler.main_global = main_global
-        _groups_loaded[number] = unpickler.load()
+        data = io.BytesIO(_groups_pending[number])
+        _groups_loaded[number] = _MainAwareUnpickler(data, namespace, main_global).load()
     return _groups_loaded[number]
 
 
@@ -795,9 +819,9 @@ def _module_global(owner: str, name: str) -> Any:
         raise pickle.UnpicklingError(f"the value of {owner}.{name} is not loaded yet")
     _module_loading.add(key)
     try:
-        if isinstance(data, tuple) and data and data[0] == MODULE_ATTRIBUTE:
+        if _marker(data) == MODULE_ATTRIBUTE:
             value = _module_global(data[1], data[2])
-        elif isinstance(data, tuple) and data and data[0] == GROUPED:
+        elif _marker(data) == GROUPED:
             value = _group(data[1], None, None)[data[2]]
         else:
             value = _MainAwareUnpickler(io.BytesIO(data)).load()

@@ -308,8 +308,10 @@ def rerun_main_until(plan: RerunPlan, path: str, module_globals: dict[str, Any])
     """
     import types
 
-    source, body = _read_script(path)
-    statements = _statements_to_run(plan, source, body, path)
+    from spawnfix.main_script import source_and_tree
+
+    source, tree = source_and_tree(path)  # a fork server of spawnfix's has read it once
+    statements = _statements_to_run(plan, source, tree.body, path)
     temp_module = types.ModuleType("__mp_main__")
     temp_module.__dict__.update(module_globals)
     saved_module = sys.modules.get("__mp_main__")
@@ -365,20 +367,6 @@ def _is_bare_site(node: Any, plan: RerunPlan) -> bool:
         _ast.ImportFrom,
     )
     return not any(isinstance(inner, defining) for inner in walk(node))
-
-
-def _read_script(path: str) -> tuple[bytes, list[Any]]:
-    # A fork server of spawnfix's read and parsed the script once for all its children.
-    import io
-
-    from spawnfix.main_script import already_read, parse_module
-
-    script = already_read(path)
-    if script is not None and script.tree is not None:
-        return script.source, script.tree.body
-    with io.open_code(path) as handle:
-        source = handle.read()
-    return source, parse_module(source, path).body
 
 
 def _statements_to_run(plan: RerunPlan, source: bytes, body: list[Any], path: str) -> list[Any]:
