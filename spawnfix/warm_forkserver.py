@@ -83,10 +83,17 @@ def warm_if_needed(multiprocessing_module: Any) -> None:
     from spawnfix.diagnostics import log_decision
 
     try:
-        from multiprocessing import forkserver
+        from multiprocessing import context, forkserver
 
         mp_hooks.starting_ahead_of_need = True
-        forkserver.ensure_running()
+        chosen = context._default_context._actual_context
+        try:
+            forkserver.ensure_running()
+        finally:
+            # ensure_running() reads get_start_method() for the preload's preparation
+            # data, which fixes the default context: the program's own
+            # set_start_method() would then fail with "context has already been set".
+            context._default_context._actual_context = chosen
     except Exception as error:  # fail open: the first launch starts it, as natively
         log_decision("fork server not started ahead of need: %r", error)
         return

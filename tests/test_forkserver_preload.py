@@ -175,6 +175,20 @@ def test_fork_server_is_warm_before_the_first_child(envs, tmp_path, version):
 
 
 @pytest.mark.parametrize("version", ["3.11", "3.14", "3.15"])
+def test_warm_start_leaves_the_start_method_to_the_program(envs, tmp_path, version):
+    """A guarded script that calls ``set_start_method("forkserver")`` after the warm
+    start: no start method is chosen yet (``get_start_method(allow_none=True)`` is None),
+    and its own call succeeds, as natively (the warm start used to fix the default
+    context, and the call died with "context has already been set")."""
+    python = envs.get(version).python
+    rest = "chosen None\n[0, 1, 4, 9, 16, 25]\nmethod forkserver\n"
+    warm = _plain_run(python, "warm_set_method", tmp_path / "on")
+    assert warm.returncode == 0 and warm.stdout == "warm True\n" + rest, warm.output
+    native = _plain_run(python, "warm_set_method", tmp_path / "native", SPAWNFIX="0")
+    assert native.returncode == 0 and native.stdout == "warm False\n" + rest, native.output
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.14", "3.15"])
 def test_default_start_method_decides_the_warm_start(envs, tmp_path, version):
     """No start method named: warm where the default is forkserver (3.14+), not on 3.11
     (fork, no fork server at all)."""
