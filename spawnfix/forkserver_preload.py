@@ -12,8 +12,8 @@ program chose its own preload (``set_forkserver_preload``) or ``SPAWNFIX_PRELOAD
 modules named by the main script's top-level ``import`` and ``from ... import`` statements
 (also those inside a top-level ``try``; read from the source, never by running the script),
 in source order, guarded or not, are handed to the fork server: its preload list becomes
-``['__main__', 'spawnfix.run_preload']`` and the module names and the parent's
-``sys.path`` travel in ``PRELOAD_VARIABLE``.
+``['__main__', 'spawnfix.run_preload']`` and the module names, the parent's ``sys.path``
+and the script's path travel in ``PRELOAD_VARIABLE`` (``encode_settings``).
 
 Fork-server side (``preload_in_fork_server``, run by importing ``spawnfix.run_preload``):
 each module is imported; one that raises (any exception) is skipped. If the fork server
@@ -29,7 +29,6 @@ ones); the re-execution needs Linux's ``/proc`` or Python 3.10+ (``sys.orig_argv
 elsewhere the module is kept and the fact logged.
 """
 
-import json
 import os
 import sys
 
@@ -60,8 +59,7 @@ def choose_preload(data: "dict[str, Any]") -> None:
     if not modules:
         return
     global _default_preload_list
-    settings = {"modules": modules, "sys_path": sys.path, "main_path": path}
-    os.environ[PRELOAD_VARIABLE] = json.dumps(settings)
+    os.environ[PRELOAD_VARIABLE] = encode_settings(modules, sys.path, path)
     # spawnfix's own list is not the program's choice (program_chose_preload).
     server._preload_modules = _default_preload_list = [*DEFAULT_PRELOAD, RUNNER_MODULE]
     log_decision("fork server will preload %s", ", ".join(modules))
@@ -136,11 +134,11 @@ def imported_modules(statements: "list[Any]") -> "list[str]":
 
 def preload_in_fork_server() -> None:
     """Fork server: import the chosen modules; skip the ones that fail or start threads."""
-    settings = json.loads(os.environ.get(PRELOAD_VARIABLE) or "{}")
+    modules, sys_path, main_path = decode_settings(os.environ.get(PRELOAD_VARIABLE, ""))
     skipped = [name for name in os.environ.get(SKIP_VARIABLE, "").split(",") if name]
-    if settings.get("sys_path"):
-        sys.path[:] = settings["sys_path"]
-    for name in settings.get("modules", []):
+    if sys_path:
+        sys.path[:] = sys_path
+    for name in modules:
         if name in skipped or name in sys.modules:
             continue
         try:
@@ -150,10 +148,41 @@ def preload_in_fork_server() -> None:
             continue
         if _thread_count() > 1:
             _restart_without(name, skipped)
-    _prepare_for_children(settings.get("main_path"))
+    _prepare_for_children(main_path)
     from spawnfix.forkserver_exit import exit_without_teardown
 
     exit_without_teardown()
+
+
+def encode_settings(modules: "list[str]", sys_path: "list[str]", main_path: "Optional[str]") -> str:
+    """The fork server's settings as one environment value: three ``;``-separated fields
+    (modules, ``sys.path``, the script's path), each a ``,``-separated list of strings
+    written as ``x`` and their UTF-8 in hex (so that ``''``, the current directory, is
+    kept). Not json: importing it costs the parent and the fork server 1-3 ms each."""
+    paths = [entry for entry in sys_path if isinstance(entry, str)]
+    fields = (modules, paths, [main_path] if main_path else [])
+    return ";".join(",".join(_hex(text) for text in field) for field in fields)
+
+
+def decode_settings(value: str) -> "tuple[list[str], list[str], Optional[str]]":
+    """What ``encode_settings`` encoded (nothing at all for an empty or garbled value)."""
+    try:
+        modules, sys_path, main_path = (
+            [_unhex(text) for text in field.split(",") if text] for field in value.split(";")
+        )
+    except ValueError:
+        return [], [], None
+    return modules, sys_path, main_path[0] if main_path else None
+
+
+def _hex(text: str) -> str:
+    return "x" + text.encode("utf-8", "surrogateescape").hex()
+
+
+def _unhex(text: str) -> str:
+    if not text.startswith("x"):
+        raise ValueError(text)
+    return bytes.fromhex(text[1:]).decode("utf-8", "surrogateescape")
 
 
 # What every forkserver child of spawnfix's imports to prepare itself (re-run the main

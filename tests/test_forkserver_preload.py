@@ -33,8 +33,10 @@ def _importers(run) -> int:
 @pytest.mark.parametrize("script", ["marked", "marked_unguarded"])
 def test_script_imports_are_preloaded_once(main_env, tmp_path, script):
     """Six fresh workers: the probe module is imported by the parent and the fork server
-    only; without the preload, by every worker too. Same output."""
-    preloaded = _run(main_env.python, script, tmp_path / "on")
+    only; without the preload, by every worker too. Same output. The scripts' folder
+    (``sys.path[0]`` under ``-m``, how the fork server finds the probe) is named with the
+    separators of the settings' encoding and a non-ASCII letter."""
+    preloaded = _run(main_env.python, script, tmp_path / "on ;,xé")
     plain = _run(main_env.python, script, tmp_path / "off", SPAWNFIX_PRELOAD="0")
     for run in (preloaded, plain):
         assert run.result.returncode == 0 and run.result.stdout == POOL_OUTPUT, run.result.output
