@@ -8,9 +8,8 @@ itself: spawnfix never imports ``logging`` just to stay quiet.
 
 from __future__ import annotations
 
+import os
 import sys
-
-from spawnfix import config
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
@@ -18,6 +17,7 @@ if TYPE_CHECKING:
 
 
 LOGGER_NAME = "spawnfix"
+DEBUG_VARIABLE = "SPAWNFIX_DEBUG"  # spawnfix.config's name for it, without importing it
 
 # Set once the stderr handler for SPAWNFIX_DEBUG has been attached in this process.
 _debug_handler_installed = False
@@ -28,13 +28,24 @@ _warned_topics: set = set()
 
 def log_decision(message: str, *args: Any) -> None:
     """Record one decision (``message % args``) on the ``spawnfix`` logger."""
-    if config.current().debug:
+    if _debugging():
         _install_debug_handler()
     elif "logging" not in sys.modules:
         return
     import logging
 
     logging.getLogger(LOGGER_NAME).debug(message, *args)
+
+
+def _debugging() -> bool:
+    # Every worker logs its decisions: one whose environment has no SPAWNFIX_DEBUG (and
+    # has not read its configuration yet) need not import and parse spawnfix.config.
+    config = sys.modules.get("spawnfix.config")
+    if config is None:
+        if DEBUG_VARIABLE not in os.environ:
+            return False
+        from spawnfix import config
+    return bool(config.current().debug)
 
 
 def _install_debug_handler() -> None:
