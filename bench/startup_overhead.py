@@ -7,12 +7,20 @@ but starts no process (``bench/scripts/idle_multiprocessing.py``: spawnfix reads
 decide on a warm fork server, and starts none). Goal: at most 1.02x; it must stay under
 1.05x.
 
+For scale, ``python -c pass`` also runs in a third environment whose only addition is a
+``.pth`` file importing an empty module: the least any import-based startup hook costs
+(finding site-packages' entries and reading one ``.pyc``).
+
 Usage: python bench/startup_overhead.py [--runs N] [--python 3.15]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import tempfile
+from pathlib import Path
 
 from common import REPO, environments, interleaved, machine_description, median_ms, time_command
 
@@ -26,6 +34,24 @@ PROGRAMS = {
     ],
     "python idle_multiprocessing.py (imports multiprocessing, starts nothing)": [str(IDLE_SCRIPT)],
 }
+
+
+def empty_hook_python(python: str) -> str:
+    """A fresh environment of ``python`` whose one ``.pth`` line imports an empty module."""
+    folder = Path(tempfile.mkdtemp(prefix="spawnfix-bench-empty-hook-"))
+    subprocess.run([python, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=120)
+    (site_packages,) = folder.glob("lib/python*/site-packages")
+    (site_packages / "empty_hook.py").write_text("")
+    (site_packages / "empty_hook.pth").write_text("import empty_hook\n")
+    compiled = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    interpreter = str(folder / "bin" / "python")
+    subprocess.run(
+        [interpreter, "-m", "compileall", "-q", str(site_packages)],
+        check=True,
+        env=compiled,
+        timeout=120,
+    )
+    return interpreter
 
 
 def main() -> None:
@@ -47,6 +73,24 @@ def main() -> None:
         )
         without, with_fix = median_ms(samples["without"]), median_ms(samples["with"])
         print(f"| `{label}` | {without:.2f} ms | {with_fix:.2f} ms | {with_fix / without:.3f} |")
+    empty_hook = empty_hook_python(envs["without"].python)
+    floor = interleaved(
+        {
+            name: (lambda python=python: time_command([python, "-c", "pass"]))
+            for name, python in (
+                ("without", envs["without"].python),
+                ("empty hook", empty_hook),
+                ("with", envs["with"].python),
+            )
+        },
+        args.runs,
+    )
+    base = median_ms(floor["without"])
+    print(
+        f"\n`python -c pass` again, beside a `.pth` that imports an empty module: without "
+        f"{base:.2f} ms, empty hook {median_ms(floor['empty hook']) / base:.3f}, "
+        f"spawnfix {median_ms(floor['with']) / base:.3f}."
+    )
     wrapt = interleaved(
         {
             "pass": lambda: time_command([envs["with"].python, "-c", "pass"]),
