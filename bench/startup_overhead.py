@@ -19,10 +19,13 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from common import REPO, environments, interleaved, machine_description, median_ms, time_command
+
+from support import venvs
 
 IDLE_SCRIPT = REPO / "bench" / "scripts" / "idle_multiprocessing.py"
 # label -> the interpreter's arguments
@@ -37,21 +40,21 @@ PROGRAMS = {
 
 
 def empty_hook_python(python: str) -> str:
-    """A fresh environment of ``python`` whose one ``.pth`` line imports an empty module."""
-    folder = Path(tempfile.mkdtemp(prefix="spawnfix-bench-empty-hook-"))
-    subprocess.run([python, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=120)
+    """An environment made like the one without spawnfix (``venvs.create``) whose one
+    addition is a ``.pth`` line importing an empty module."""
+    folder = Path(tempfile.mkdtemp(prefix="spawnfix-bench-empty-hook-")) / "env"
+    env = venvs.create(folder, python)
     (site_packages,) = folder.glob("lib/python*/site-packages")
     (site_packages / "empty_hook.py").write_text("")
     (site_packages / "empty_hook.pth").write_text("import empty_hook\n")
     compiled = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    interpreter = str(folder / "bin" / "python")
     subprocess.run(
-        [interpreter, "-m", "compileall", "-q", str(site_packages)],
+        [env.python, "-m", "compileall", "-q", str(site_packages)],
         check=True,
         env=compiled,
-        timeout=120,
+        timeout=300,
     )
-    return interpreter
+    return str(env.python)
 
 
 def main() -> None:
@@ -73,7 +76,9 @@ def main() -> None:
         )
         without, with_fix = median_ms(samples["without"]), median_ms(samples["with"])
         print(f"| `{label}` | {without:.2f} ms | {with_fix:.2f} ms | {with_fix / without:.3f} |")
-    empty_hook = empty_hook_python(envs["without"].python)
+    empty_hook = empty_hook_python(
+        venvs.find_python(args.python) if args.python else sys.executable
+    )
     floor = interleaved(
         {
             name: (lambda python=python: time_command([python, "-c", "pass"]))
