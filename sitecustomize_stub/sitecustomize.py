@@ -16,7 +16,7 @@ import sys
 def _activate_spawnfix():
     try:
         try:
-            import spawnfix.startup
+            import spawnfix
         except ImportError:
             package_parent = os.environ.get("SPAWNFIX_PACKAGE_DIR")
             if not package_parent:
@@ -27,11 +27,10 @@ def _activate_spawnfix():
             spec = importlib.util.spec_from_file_location(
                 "spawnfix", init, submodule_search_locations=[os.path.dirname(init)]
             )
-            module = importlib.util.module_from_spec(spec)
-            sys.modules["spawnfix"] = module
-            spec.loader.exec_module(module)
-            import spawnfix.startup
-        spawnfix.startup.activate()
+            spawnfix = importlib.util.module_from_spec(spec)
+            sys.modules["spawnfix"] = spawnfix
+            spec.loader.exec_module(spawnfix)
+        spawnfix.activate()
     except Exception:  # fail open: never stop the interpreter from starting
         pass
 

@@ -126,6 +126,15 @@ def install(reduction: "Any") -> None:
     _patched.update(module=reduction, dumps=original_dumps, dump=original_dump)
 
 
+def install_after_cloudpickle(_cloudpickle: "Any") -> None:
+    """Install by-value pickling once cloudpickle is imported in a process that uses
+    multiprocessing: a worker that received something by value sends such objects back
+    the same way (the parent installs it at its first launch, ``spawnfix.mp_hooks``)."""
+    reduction = sys.modules.get("multiprocessing.reduction")
+    if reduction is not None:
+        install(reduction)
+
+
 def note_spawn_launch() -> None:
     """Called for every spawn or forkserver launch: from now on, functions and classes of
     an interactive ``__main__`` go by value."""

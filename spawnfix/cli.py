@@ -79,8 +79,6 @@ def command_run(args: argparse.Namespace) -> int:
 
 def doctor_report() -> list[str]:
     """Lines describing spawnfix's state in this interpreter."""
-    from spawnfix import startup
-
     settings = config.reload()
     lines = [f"spawnfix {spawnfix.__version__} ({PACKAGE_DIR})"]
     lines.append(f"python: {sys.version.split()[0]} ({sys.executable})")
@@ -88,12 +86,12 @@ def doctor_report() -> list[str]:
     lines.append(
         f"mode: {settings.mode}{mode_note}; debug log: {'on' if settings.debug else 'off'}"
     )
-    if startup.is_active():
+    if spawnfix.is_active():
         lines.append(f"hook: active, started by {_hook_source()}")
     elif not settings.active:
         lines.append("hook: inactive because SPAWNFIX turns it off")
     else:
-        reason = "; ".join(startup.status) or "the startup hook did not run in this interpreter"
+        reason = "; ".join(spawnfix.status) or "the startup hook did not run in this interpreter"
         lines.append(f"hook: inactive ({reason}); install spawnfix here or use `spawnfix run`")
     import multiprocessing
 
@@ -127,10 +125,8 @@ def _default_start_method() -> str:
 
 
 def _hook_source() -> str:
-    from spawnfix import startup
-
-    if startup.started_by is not None:
-        return startup.started_by
+    if spawnfix.started_by is not None:
+        return spawnfix.started_by
     stub = sys.modules.get("sitecustomize")
     stub_file = getattr(stub, "__file__", "") or ""
     if os.path.dirname(os.path.abspath(stub_file)) == os.path.abspath(stub_directory()):
@@ -142,7 +138,7 @@ def _hook_source() -> str:
         path = os.path.join(folder, "spawnfix.pth")
         if os.path.exists(path):
             return path
-    return "an explicit spawnfix.startup.activate() call"
+    return "an explicit spawnfix.activate() call"
 
 
 def _version(distribution: str) -> str:

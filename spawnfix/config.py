@@ -125,6 +125,24 @@ def parse(environ: Mapping[str, str]) -> Config:
     return Config(mode or ON, debug, raw, understood, preload, values, limit, warm)
 
 
+# Set in the environment once the unknown-mode warning was given: children inherit it.
+_CONFIG_REPORTED = "SPAWNFIX_CONFIG_REPORTED"
+
+
+def warn_unknown_mode(raw: str) -> None:
+    """Warn, once per process tree, that ``SPAWNFIX=raw`` was not understood (spawnfix then
+    runs in its default mode); called by the startup hook."""
+    if os.environ.get(_CONFIG_REPORTED):
+        return
+    os.environ[_CONFIG_REPORTED] = "1"
+    import warnings
+
+    from spawnfix import messages
+    from spawnfix.errors import SpawnfixConfigWarning
+
+    warnings.warn(messages.unknown_mode(raw), SpawnfixConfigWarning, stacklevel=2)
+
+
 _UNITS = {"k": 2**10, "m": 2**20, "g": 2**30}
 
 

@@ -82,9 +82,9 @@ def _environment_changes() -> "Optional[tuple[dict[str, str], list[str]]]":
 
 
 def _changed_warning_filters(warnings: "Any") -> "Optional[list[bytes]]":
-    from spawnfix import startup
+    import spawnfix
 
-    if warnings is None or tuple(warnings.filters) == startup.initial_warning_filters:
+    if warnings is None or tuple(warnings.filters) == spawnfix.initial_warning_filters:
         return None  # unchanged: the child's own start gives it the same filters
     return _picklable_items(list(warnings.filters))
 

@@ -29,8 +29,9 @@ ORIGIN_ATTRIBUTE = "_spawnfix_started_at_line"
 _original_start: "Any" = None
 
 
-def install() -> None:
-    """Wrap ``threading.Thread.start`` to record where each thread came from (idempotent)."""
+def install(_package: "Any" = None) -> None:
+    """Wrap ``threading.Thread.start`` to record where each thread came from (idempotent);
+    the startup hook calls it when a multiprocessing package is imported."""
     global _original_start
     if _original_start is not None:
         return

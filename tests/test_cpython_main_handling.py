@@ -25,7 +25,6 @@ def test_cpython_main_handling_suite(envs, tmp_path, version):
     )
     assert result.returncode == 0, result.output
     assert "SUCCESS" in result.stdout or "Tests result: SUCCESS" in result.stdout, result.output
-    assert (
-        "spawnfix.startup"
-        in run_python(env.python, ["-c", "import sys; print(*sys.modules)"], tmp_path).stdout
-    )
+    probe = "import spawnfix; print(spawnfix.is_active())"
+    active = run_python(env.python, ["-c", probe], tmp_path)
+    assert active.stdout.strip() == "True", active.output

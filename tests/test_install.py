@@ -16,7 +16,7 @@ from support import venvs
 from support.scripts import run_python
 
 PROBE = (
-    "import sys, spawnfix.startup as s; "
+    "import sys, spawnfix as s; "
     "print(s.is_active(), sum(type(f).__name__ == 'PostImportFinder' for f in sys.meta_path))"
 )
 HEAVY = ("wrapt", "multiprocessing", "wandb", "typing", "logging", "ast", "spawnfix.config")
@@ -28,7 +28,7 @@ def test_wheel_ships_the_hook_files_at_its_root(wheel):
     assert "spawnfix.pth" in names and "spawnfix.start" in names
     assert "spawnfix/sitecustomize_stub/sitecustomize.py" in names
     pth = zipfile.ZipFile(wheel).read("spawnfix.pth").decode()
-    assert pth.strip() == "import spawnfix.startup; spawnfix.startup.activate()"
+    assert pth.strip() == "import spawnfix; spawnfix.activate()"
 
 
 def test_hook_is_active_after_install(main_env, tmp_path):
@@ -58,11 +58,16 @@ def test_one_activation_and_doctor_names_the_hook_file(envs, tmp_path, version):
 
 
 def test_startup_imports_nothing_heavy(main_env, tmp_path):
-    """Startup imports none of wrapt, multiprocessing, wandb, typing, logging, ast."""
+    """Startup imports none of wrapt, multiprocessing, wandb, typing, logging, ast, and of
+    spawnfix only its package module."""
     code = f"import sys; print(sorted(m for m in sys.modules if m.startswith({HEAVY!r})))"
     result = run_python(main_env.python, ["-c", code], tmp_path)
     assert result.stdout.strip() == "[]", result.output
     assert result.stderr == ""
+    # The hook is one module: each further import costs every interpreter its start.
+    code = "import sys; print(sorted(m for m in sys.modules if m.startswith('spawnfix')))"
+    result = run_python(main_env.python, ["-c", code], tmp_path)
+    assert result.stdout.strip() == "['spawnfix']", result.output
 
 
 def test_spawnfix_off_is_inert(main_env, tmp_path):
@@ -89,7 +94,7 @@ def test_patch_applies_when_multiprocessing_spawn_is_imported(main_env, tmp_path
 
 def test_activating_twice_is_harmless(main_env, tmp_path):
     """A second activate() (the .pth line again, or the stub) changes nothing."""
-    code = "import spawnfix.startup as s; s.activate(); s.activate(); " + PROBE
+    code = "import spawnfix as s; s.activate(); s.activate(); " + PROBE
     result = run_python(main_env.python, ["-c", code], tmp_path)
     assert result.stdout.split() == ["True", "1"], result.output
 
@@ -102,13 +107,13 @@ def test_start_file_entry_point_resolves_and_activates(main_env, tmp_path):
         f"entry = open({str(start_file)!r}).read().strip()\n"
         "activate = pkgutil.resolve_name(entry)\n"
         "activate()\n"
-        "import spawnfix.startup as s\n"
+        "import spawnfix as s\n"
         "print(entry, activate is s.activate, s.is_active())\n"
     )
     # -S skips site (and so the .pth): only the entry point can activate spawnfix.
     add_site_packages = f"import sys; sys.path.append({str(main_env.site_packages)!r})\n"
     result = run_python(main_env.python, ["-S", "-c", add_site_packages + code], tmp_path)
-    assert result.stdout.split() == ["spawnfix.startup:activate", "True", "True"], result.output
+    assert result.stdout.split() == ["spawnfix:activate", "True", "True"], result.output
 
 
 @pytest.fixture
@@ -138,7 +143,7 @@ def test_broken_package_never_breaks_python(scratch_env, tmp_path):
     run = run_corpus(scratch_env.python, "top_executor", "spawn", FILE, tmp_path, timeout=60)
     assert "BrokenProcessPool" in run.result.stderr, run.result.output
 
-    (package / "startup.py").write_text("raise RuntimeError('broken on purpose')\n")
+    (package / "__init__.py").write_text("raise RuntimeError('broken on purpose')\n")
     result = run_python(scratch_env.python, ["-c", "print(1)"], tmp_path)
     assert (result.returncode, result.stdout) == (0, "1\n"), result.output
 
@@ -157,10 +162,7 @@ def test_stub_activates_and_chains_to_user_sitecustomize(plain_env, repo, tmp_pa
         "import os\nprint('user sitecustomize ran', os.getpid())\n"
     )
     pythonpath = f"{repo / 'sitecustomize_stub'}:{user_dir}"
-    code = (
-        "import sys, spawnfix.startup as s; "
-        "print(s.is_active(), sys.modules['sitecustomize'].__file__)"
-    )
+    code = "import sys, spawnfix as s; print(s.is_active(), sys.modules['sitecustomize'].__file__)"
     result = run_python(
         plain_env.python,
         ["-c", code],
