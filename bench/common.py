@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import platform
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -70,6 +72,43 @@ def time_command(args: List[str], cwd: Path | None = None, **env: str) -> float:
     if completed.returncode != 0:
         raise RuntimeError(f"{args} failed:\n{completed.stderr.decode()[-3000:]}")
     return elapsed
+
+
+def time_together(args: List[str], copies: int, cwd: Path | None = None, **env: str) -> float:
+    """Wall time of ``copies`` runs of ``args`` started at once, until the last one ends."""
+    start = time.perf_counter()
+    running = [
+        subprocess.Popen(
+            args, cwd=cwd, env=clean_env(**env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        for _ in range(copies)
+    ]
+    for process in running:
+        _, errors = process.communicate(timeout=600)
+        if process.returncode != 0:
+            raise RuntimeError(f"{args} failed:\n{errors.decode()[-3000:]}")
+    return time.perf_counter() - start
+
+
+def instructions(args: List[str], **env: str) -> int | None:
+    """Instructions one run of ``args`` executes, counted by valgrind (callgrind), or None
+    where valgrind is missing. Unlike wall time, the count does not move with the
+    machine's load; ``PYTHONHASHSEED`` is fixed, since string hashes change dict probing."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    completed = subprocess.run(
+        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *args],
+        env=clean_env(PYTHONHASHSEED="0", **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=600,
+    )
+    found = re.search(r"refs:\s+([\d,]+)", completed.stderr)
+    if completed.returncode != 0 or found is None:
+        raise RuntimeError(f"{args} failed under valgrind:\n{completed.stderr[-3000:]}")
+    return int(found.group(1).replace(",", ""))
 
 
 def interleaved(variants: Dict[str, Callable[[], float]], runs: int) -> Dict[str, List[float]]:

@@ -11,7 +11,10 @@ three rounds (fresh workers each round). Variants, interleaved, medians:
   imports and starts ahead of need).
 
 Goals: unguarded vs guarded, both with spawnfix, at most 1.05x; spawnfix vs fork at most
-1.15x. Usage: python bench/forkserver_314.py [--runs N]
+1.15x. For scale, the stand-in's import alone and two of them at once: a fork server that
+imports the program's modules beside the parent can come no closer to fork than that.
+
+Usage: python bench/forkserver_314.py [--runs N]
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from common import (
     median_ms,
     print_medians,
     time_command,
+    time_together,
 )
 
 from support import venvs
@@ -103,6 +107,12 @@ def main() -> None:
             "unguarded.py", "forkserver", SPAWNFIX="quiet", SPAWNFIX_WARM="0"
         ),
     }
+    # The floor for any fork server that imports what the parent imports: the stand-in's
+    # import alone, and two of them at once (the parent's and the fork server's), on this
+    # machine's cores.
+    import_only = [env.python, "-c", "import slowpkg"]
+    variants["the stand-in's import alone"] = lambda: time_command(import_only, cwd=folder)
+    variants["two imports of it at once"] = lambda: time_together(import_only, 2, cwd=folder)
     samples = interleaved(variants, args.runs)
     medians = {name: median_ms(values) for name, values in samples.items()}
     print(f"machine: {machine_description()}; Python 3.14 ({python}); {args.runs} runs each\n")
@@ -112,6 +122,11 @@ def main() -> None:
         / medians["guarded, forkserver, with spawnfix"]
     )
     print(f"\nunguarded vs guarded, both with spawnfix: {ratio:.3f}")
+    together = medians["two imports of it at once"] / medians["the stand-in's import alone"]
+    print(
+        f"two imports at once vs one alone: {together:.3f} (what a fork server importing "
+        "beside the parent costs the parent's import on this machine)"
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ tiny dataset (``tests/scripts/ml_cases/loader_epochs*.py``), torch 2.13.0 CPU:
 - the guarded script under forkserver with spawnfix but ``SPAWNFIX_WARM=0`` (the fork
   server started by the first worker, as before it was started ahead of need).
 
+For scale, ``import torch`` alone and two of them at once: how much a fork server importing
+torch beside the parent slows the parent's own import on this machine's cores.
+
 Prints a Markdown table (ratios to fork) and a text chart of the start methods, before
 (preload only, ``SPAWNFIX_WARM=0``) and now, for the README.
 
@@ -34,6 +37,7 @@ from common import (
     median_ms,
     print_medians,
     time_command,
+    time_together,
 )
 from ml_scenarios import ML_REQUIREMENTS, sys_python
 
@@ -113,6 +117,11 @@ def main() -> None:
             run, "loader_epochs_314", "forkserver", "quiet"
         ),
     }
+    # The floor for a fork server that imports torch beside the parent: torch's import
+    # alone, and two of them at once, on this machine's cores.
+    import_torch = [env.python, "-c", "import torch"]
+    variants["import torch alone"] = partial(time_command, import_torch, cwd=folder)
+    variants["two imports of torch at once"] = partial(time_together, import_torch, 2, cwd=folder)
     samples = interleaved(variants, args.runs)
     medians = {name: median_ms(values) for name, values in samples.items()}
     print(f"machine: {machine_description()}; {args.runs} interleaved runs each\n")
@@ -140,6 +149,11 @@ def main() -> None:
         / medians["emulated 3.14 main preload: guarded, with spawnfix"]
     )
     print(f"with the emulated 3.14 main preload, unguarded vs guarded: {emulated:.3f}")
+    alone, together = medians["import torch alone"], medians["two imports of torch at once"]
+    print(
+        f"`import torch` alone {alone / 1000:.2f} s, two at once {together / 1000:.2f} s "
+        f"({together / alone:.3f}): what the fork server's import costs the parent's here"
+    )
 
 
 if __name__ == "__main__":

@@ -7,9 +7,12 @@ but starts no process (``bench/scripts/idle_multiprocessing.py``: spawnfix reads
 decide on a warm fork server, and starts none). Goal: at most 1.02x; it must stay under
 1.05x.
 
-For scale, ``python -c pass`` also runs in a third environment whose only addition is a
-``.pth`` file importing an empty module: the least any import-based startup hook costs
-(finding site-packages' entries and reading one ``.pyc``).
+For scale, ``python -c pass`` also runs in a third environment whose only addition is an
+empty hook shipped the way spawnfix ships its own: a ``.pth`` import line and a PEP 829
+``.start`` entry point, each calling an empty function of a one-line module. That is the
+least any startup hook costs: finding site-packages' entries and reading one ``.pyc``; on
+Python 3.15+, where ``site`` runs the ``.start`` entry instead, also the ``pkgutil`` and
+``re`` imports that ``site`` makes to resolve it.
 
 Usage: python bench/startup_overhead.py [--runs N] [--python 3.15]
 """
@@ -23,7 +26,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import REPO, environments, interleaved, machine_description, median_ms, time_command
+from common import (
+    REPO,
+    environments,
+    instructions,
+    interleaved,
+    machine_description,
+    median_ms,
+    time_command,
+)
 
 from support import venvs
 
@@ -41,12 +52,14 @@ PROGRAMS = {
 
 def empty_hook_python(python: str) -> str:
     """An environment made like the one without spawnfix (``venvs.create``) whose one
-    addition is a ``.pth`` line importing an empty module."""
+    addition is an empty hook in spawnfix's shape: ``empty_hook.pth`` (an import line) and
+    ``empty_hook.start`` (its entry point), both calling an empty ``activate()``."""
     folder = Path(tempfile.mkdtemp(prefix="spawnfix-bench-empty-hook-")) / "env"
     env = venvs.create(folder, python)
     (site_packages,) = folder.glob("lib/python*/site-packages")
-    (site_packages / "empty_hook.py").write_text("")
-    (site_packages / "empty_hook.pth").write_text("import empty_hook\n")
+    (site_packages / "empty_hook.py").write_text("def activate():\n    pass\n")
+    (site_packages / "empty_hook.pth").write_text("import empty_hook; empty_hook.activate()\n")
+    (site_packages / "empty_hook.start").write_text("empty_hook:activate\n")
     compiled = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     subprocess.run(
         [env.python, "-m", "compileall", "-q", str(site_packages)],
@@ -92,10 +105,25 @@ def main() -> None:
     )
     base = median_ms(floor["without"])
     print(
-        f"\n`python -c pass` again, beside a `.pth` that imports an empty module: without "
+        f"\n`python -c pass` again, beside an empty hook (`.pth` and `.start`): without "
         f"{base:.2f} ms, empty hook {median_ms(floor['empty hook']) / base:.3f}, "
         f"spawnfix {median_ms(floor['with']) / base:.3f}."
     )
+    counts = {
+        name: instructions([python, "-c", "pass"])
+        for name, python in (
+            ("without", envs["without"].python),
+            ("empty hook", empty_hook),
+            ("with", envs["with"].python),
+        )
+    }
+    if counts["without"]:
+        base_count = counts["without"]
+        print(
+            f"\nInstructions of `python -c pass` (valgrind; the same on a loaded machine): "
+            f"without {base_count / 1e6:.2f} M, empty hook "
+            f"{counts['empty hook'] / base_count:.3f}, spawnfix {counts['with'] / base_count:.3f}."
+        )
     wrapt = interleaved(
         {
             "pass": lambda: time_command([envs["with"].python, "-c", "pass"]),

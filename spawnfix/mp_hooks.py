@@ -246,6 +246,10 @@ def prepare_child_data(
         del data["init_main_from_path"]
         log_decision("main script %r is not a file: the child will not re-run it", path)
         return
+    if name != FORKSERVER_PRELOAD_CALL and _plan_for_guarded_text(
+        main_module, path, data, name, package
+    ):
+        return
     script = main_script.load_script(path)
     if script is None:
         log_decision("main script has no analysable source; child started unchanged")
@@ -310,6 +314,31 @@ def prepare_child_data(
 
         plan = RerunPlan.for_statement(script, statement) if needs_plan else None
         _attach_plan(data, name, plan or _sent_plan, package, "new")
+
+
+def _plan_for_guarded_text(
+    main_module: object, path: str, data: dict[str, Any], name: str, package: str
+) -> bool:
+    # The common guarded launch, decided from the script's text without parsing it
+    # (main_script.source_if_site_in_main_guard): what the parse would decide for a
+    # guarded site with no unguarded set_start_method or wandb.init calls. False: parse.
+    from spawnfix import main_script
+
+    if any(what == WANDB_INIT for _, what in _observed_calls):
+        return False
+    source = main_script.source_if_site_in_main_guard(main_module, path)
+    if source is None:
+        return False
+    log_decision("spawn site inside the main guard of %s (read from the text)", path)
+    if _sent_plan is not None:
+        _attach_plan(data, name, _sent_plan, package, "as sent before")
+    elif _sends_values():
+        from spawnfix.rerun import RerunPlan
+
+        script_path = main_script.absolute_path(path)
+        plan = RerunPlan(script_path, main_script.source_digest(source), None, None)
+        _attach_plan(data, name, plan, package, "for the parent's values")
+    return True
 
 
 def keeps_guarded_main_in_fork_server(script: Any) -> bool:
