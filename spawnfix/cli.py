@@ -165,7 +165,7 @@ def _wandb_note(version: str) -> str:
 
 def preload_report(script: str) -> list[str]:
     """What the fork server would preload for ``script`` (``spawnfix doctor SCRIPT``)."""
-    from spawnfix.forkserver_preload import modules_to_preload
+    from spawnfix.forkserver_preload import modules_children_import, modules_to_preload
 
     path = os.path.abspath(script)
     if not os.path.isfile(path):
@@ -174,11 +174,15 @@ def preload_report(script: str) -> list[str]:
         return [f"fork server preload for {script}: off (SPAWNFIX_PRELOAD=0)"]
     modules = modules_to_preload(path)
     listed = ", ".join(modules) if modules else "nothing (no top-level imports)"
-    return [
-        f"fork server preload for {script}: {listed}",
+    lines = [f"fork server preload for {script}: {listed}"]
+    for_children = [name for name in modules_children_import(path) if name not in modules]
+    if for_children:
+        lines.append(f"  and, for its children's start: {', '.join(for_children)}")
+    lines.append(
         "  (unless the program calls set_forkserver_preload; a module that raises or starts "
-        "a thread there is skipped)",
-    ]
+        "a thread there is skipped)"
+    )
+    return lines
 
 
 def command_doctor(args: argparse.Namespace) -> int:

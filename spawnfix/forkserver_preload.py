@@ -56,13 +56,18 @@ def choose_preload(data: "dict[str, Any]") -> None:
         return
     path = _script_path(data)
     modules = modules_to_preload(path)
-    if not modules:
+    for_children = [name for name in modules_children_import(path) if name not in modules]
+    if not modules and not for_children:
         return
     global _default_preload_list
-    os.environ[PRELOAD_VARIABLE] = encode_settings(modules, sys.path, path)
+    os.environ[PRELOAD_VARIABLE] = encode_settings([*modules, *for_children], sys.path, path)
     # spawnfix's own list is not the program's choice (program_chose_preload).
     server._preload_modules = _default_preload_list = [*DEFAULT_PRELOAD, RUNNER_MODULE]
-    log_decision("fork server will preload %s", ", ".join(modules))
+    log_decision(
+        "fork server will preload %s; for its children's start: %s",
+        ", ".join(modules) or "nothing of the script's",
+        ", ".join(for_children) or "nothing more",
+    )
 
 
 # The preload list the fork server object was made with: a program that calls
@@ -111,6 +116,42 @@ def modules_to_preload(path: "Optional[str]") -> "list[str]":
     if script is None:
         return []
     return imported_modules(script.tree.body)
+
+
+# What a forkserver child imports to unpickle what its parent sends it, by the start call
+# that makes such children (measured on 3.14: a Pool worker imported these and, through
+# them, tempfile, shutil, the compression modules, traceback and inspect; a Process child
+# imported nothing). Imported once in the fork server, they are free in every child, as
+# they are under fork, where the parent has them already.
+CHILD_START_MODULES = {
+    b"Pool(": (
+        "multiprocessing.pool",
+        "multiprocessing.queues",
+        "multiprocessing.synchronize",
+        "multiprocessing.popen_forkserver",
+    ),
+    b"PoolExecutor(": (
+        "concurrent.futures.process",
+        "multiprocessing.queues",
+        "multiprocessing.synchronize",
+        "multiprocessing.popen_forkserver",
+    ),
+}
+
+
+def modules_children_import(path: "Optional[str]") -> "list[str]":
+    """The multiprocessing modules the script's children will import as they start, by
+    the start calls its text names (``CHILD_START_MODULES``)."""
+    from spawnfix import main_script
+
+    script = main_script.load_script(path)
+    if script is None:
+        return []
+    names: list[str] = []
+    for call, modules in CHILD_START_MODULES.items():
+        if call in script.source:
+            names.extend(name for name in modules if name not in names)
+    return names
 
 
 def imported_modules(statements: "list[Any]") -> "list[str]":

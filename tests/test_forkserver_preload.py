@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import matrix_pythons
 from corpus_runs import MODULE, copy_corpus, run_corpus
 from test_ml_stacks import ML_PYTHON, ML_REQUIREMENTS, MlRun
 
@@ -64,6 +65,26 @@ def test_module_that_raises_in_the_fork_server_is_skipped(main_env, tmp_path):
     assert run.result.returncode == 0 and run.result.stdout == POOL_OUTPUT, run.result.output
     assert "skipped preloading preload.fails_in_fork_server" in run.result.stderr
     assert _importers(run) == 2, run.markers
+
+
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_pool_workers_import_nothing_as_they_start(envs, tmp_path, version):
+    """A forkserver Pool worker imports no module after its fork but its main script: the
+    fork server has what a worker needs to unpickle its start (the pool, its queues and
+    locks), as a fork child has it from its parent. Without spawnfix each worker imports
+    them itself."""
+    python = envs.get(version).python
+    main = f"{FOLDER}.pool_worker_imports"
+    for spawnfix, expected in (("1", False), ("0", True)):
+        run = _run(python, "pool_worker_imports", tmp_path / spawnfix, SPAWNFIX=spawnfix)
+        assert run.result.returncode == 0, run.result.output
+        workers = set(run.result.stdout.split()[1:])
+        assert workers, run.result.output
+        # (the main module itself is looked up as each worker re-runs it)
+        imported = {name for pid, _, name in run.markers if pid in workers} - {main}
+        assert bool(imported) is expected, (imported, run.result.output)
+        if expected:
+            assert "multiprocessing.pool" in imported, imported
 
 
 def test_programs_own_preload_is_left_alone(main_env, tmp_path):
