@@ -118,11 +118,12 @@ def modules_to_preload(path: "Optional[str]") -> "list[str]":
     return imported_modules(script.tree.body)
 
 
-# What a forkserver child imports to unpickle what its parent sends it, by the start call
-# that makes such children (measured on 3.14: a Pool worker imported these and, through
-# them, tempfile, shutil, the compression modules, traceback and inspect; a Process child
-# imported nothing). Imported once in the fork server, they are free in every child, as
-# they are under fork, where the parent has them already.
+# What a forkserver child imports to unpickle what its parent sends it and to start, by
+# the start call that makes such children (measured: on 3.14 a Pool worker imported these
+# and, through them, tempfile, shutil, the compression modules, traceback and inspect; a
+# DataLoader worker the queues, the locks and numpy.random; a Process child nothing).
+# Imported once in the fork server, they are free in every child, as they are under fork,
+# where the parent has them already.
 CHILD_START_MODULES = {
     b"Pool(": (
         "multiprocessing.pool",
@@ -135,6 +136,14 @@ CHILD_START_MODULES = {
         "multiprocessing.queues",
         "multiprocessing.synchronize",
         "multiprocessing.popen_forkserver",
+    ),
+    # torch's worker loop seeds numpy's generator where numpy is installed (skipped
+    # where it is not, as any preload that fails to import).
+    b"DataLoader(": (
+        "multiprocessing.queues",
+        "multiprocessing.synchronize",
+        "multiprocessing.popen_forkserver",
+        "numpy.random",
     ),
 }
 
