@@ -11,7 +11,10 @@ that ``ForkServer.ensure_running`` makes just before it starts the fork server):
 program chose its own preload (``set_forkserver_preload``) or ``SPAWNFIX_PRELOAD=0``, the
 modules named by the main script's top-level ``import`` and ``from ... import`` statements
 (also those inside a top-level ``try``; read from the source, never by running the script),
-in source order, guarded or not, are handed to the fork server: its preload list becomes
+in source order, guarded or not, then the modules each child imports as it starts where
+the script's text starts a ``Pool``, a ``ProcessPoolExecutor`` or a ``DataLoader``
+(``CHILD_START_MODULES``: the pool module, the queues, the locks), are handed to the fork
+server: its preload list becomes
 ``['__main__', 'spawnfix.run_preload']`` and the module names, the parent's ``sys.path``
 and the script's path travel in ``PRELOAD_VARIABLE`` (``encode_settings``).
 

@@ -13,7 +13,9 @@ the top-level statement around it and classifies that statement from the source:
 
 It also lists the unguarded top-level ``set_start_method(...)`` calls, which kill every
 child that re-runs them. The source is parsed once per process, only when a child is
-actually being prepared, and with the built-in parser (``ast`` is never imported).
+actually being prepared, and with the built-in parser (``ast`` is never imported); a
+launch from a line plainly inside ``if __name__ == "__main__":`` is told from the text
+alone (``source_if_site_in_main_guard``), without parsing.
 
 Limits: a script edited on disk after it started is analysed as it is now; code run
 through ``exec`` in the main module's namespace is treated as top-level code.
