@@ -37,8 +37,6 @@ __all__ = [
     "__version__",
     "activate",
     "is_active",
-    "when_imported",
-    "when_importing",
 ]
 
 # Type checkers read the real names; at run time importing them is deferred (typing and
