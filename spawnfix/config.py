@@ -20,8 +20,6 @@ main script without effects (``spawnfix.parent_values``); they re-import it as b
 pickled size of one value sent to a child.
 """
 
-from __future__ import annotations
-
 import os
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
@@ -78,7 +76,7 @@ class Config:
         self,
         mode: str,
         debug: bool,
-        raw_mode: str | None,
+        raw_mode: "str | None",
         understood: bool,
         preload: bool = True,
         values: bool = True,
@@ -111,7 +109,7 @@ class Config:
         )
 
 
-def parse(environ: Mapping[str, str]) -> Config:
+def parse(environ: "Mapping[str, str]") -> "Config":
     """Turn environment variables into a ``Config``; unknown values fall back to ``on``."""
     raw = environ.get(MODE_VARIABLE)
     spelled = (raw or "").strip().lower()
@@ -161,10 +159,10 @@ def parse_size(raw: str, default: int) -> int:
 
 # The process-wide configuration, read on first use; tests in the same process may
 # call ``reload()`` after changing the environment.
-_current: Config | None = None
+_current: "Config | None" = None
 
 
-def current() -> Config:
+def current() -> "Config":
     """Return the configuration of this process, reading the environment on first use."""
     global _current
     if _current is None:
@@ -172,7 +170,7 @@ def current() -> Config:
     return _current
 
 
-def reload() -> Config:
+def reload() -> "Config":
     """Read the environment again (for tests and for ``spawnfix doctor``)."""
     global _current
     _current = parse(os.environ)

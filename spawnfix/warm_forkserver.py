@@ -37,8 +37,6 @@ authentication key; later changes to ``os.environ`` still reach each child throu
 ``SPAWNFIX_WARM=0``.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 from functools import cached_property
@@ -55,7 +53,7 @@ METHOD_KEYWORDS = frozenset({"multiprocessing_context", "mp_context", "start_met
 FORKSERVER = "forkserver"
 
 
-def warm_if_needed(multiprocessing_module: Any) -> None:
+def warm_if_needed(multiprocessing_module: "Any") -> None:
     """Start the fork server now if the main script will need it (see the module doc)."""
     main_module = sys.modules.get("__main__")
     path = getattr(main_module, "__file__", None)
@@ -102,7 +100,7 @@ def warm_if_needed(multiprocessing_module: Any) -> None:
     log_decision("fork server started ahead of need (%s imports multiprocessing)", path)
 
 
-def _imports_guarded_main(script: Any) -> bool:
+def _imports_guarded_main(script: "Any") -> bool:
     if not any(statement.guarded for statement in script.statements):
         return False
     from spawnfix import mp_hooks
@@ -131,7 +129,7 @@ def warm_start_enabled() -> bool:
     return config.current().warm
 
 
-def _source_may_start_forkserver_children(path: str, default_method: Optional[str]) -> bool:
+def _source_may_start_forkserver_children(path: str, default_method: "Optional[str]") -> bool:
     # A cheap test of the source's text: a start call (``Pool(``), and "forkserver"
     # written or the default method; no set_forkserver_preload. (``Pool (`` with a space
     # is missed: the fork server then starts with the first child, as natively.)
@@ -155,7 +153,7 @@ def _fork_server_imports_main() -> bool:
     return version >= (3, 14) or (version[:2] == (3, 13) and version >= (3, 13, 8))
 
 
-def _default_method(predict: bool = False) -> Optional[str]:
+def _default_method(predict: bool = False) -> "Optional[str]":
     # The start method a program gets without choosing one, read without fixing it (a
     # get_context() call would, and a later set_start_method() would then fail). From
     # 3.14.10 the platform default is a cached_property worked out when first read;
@@ -175,7 +173,7 @@ def _default_method(predict: bool = False) -> Optional[str]:
         return None
 
 
-def will_start_forkserver_children(script: Any, default_method: Optional[str]) -> bool:
+def will_start_forkserver_children(script: "Any", default_method: "Optional[str]") -> bool:
     """Whether the script's source starts processes under ``forkserver`` (see above)."""
     import _ast
 
@@ -202,7 +200,7 @@ def will_start_forkserver_children(script: Any, default_method: Optional[str]) -
     return not methods and default_method == FORKSERVER
 
 
-def _call_name(func: Any) -> Optional[str]:
+def _call_name(func: "Any") -> "Optional[str]":
     import _ast
 
     if isinstance(func, _ast.Attribute):
@@ -212,7 +210,7 @@ def _call_name(func: Any) -> Optional[str]:
     return None
 
 
-def _literal(node: Any) -> Optional[str]:
+def _literal(node: "Any") -> "Optional[str]":
     # The method a call names: a string, or "forkserver" written anywhere in the argument
     # (``os.environ.get("METHOD", "forkserver")``: most likely that); None: not known.
     import _ast

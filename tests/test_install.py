@@ -70,6 +70,22 @@ def test_startup_imports_nothing_heavy(main_env, tmp_path):
     assert result.stdout.strip() == "['spawnfix']", result.output
 
 
+def test_importing_multiprocessing_costs_little(main_env, tmp_path):
+    """A program that imports multiprocessing and starts nothing gets two small spawnfix
+    modules (thread origins, the warm-start check) and nothing else: no ``__future__``,
+    no ``_ast``, none of the launch machinery. Natively none of them."""
+    code = (
+        "import sys, multiprocessing; "
+        "print(sorted(m for m in sys.modules if m.startswith(('spawnfix', '__future__', "
+        "'_ast'))))"
+    )
+    result = run_python(main_env.python, ["-c", code], tmp_path)
+    expected = "['spawnfix', 'spawnfix.thread_sites', 'spawnfix.warm_forkserver']"
+    assert result.stdout.strip() == expected, result.output
+    native = run_python(main_env.python, ["-c", code], tmp_path, SPAWNFIX="0")
+    assert native.stdout.strip() in ("[]", "['spawnfix', 'spawnfix.config']"), native.output
+
+
 def test_spawnfix_off_is_inert(main_env, tmp_path):
     """SPAWNFIX=0: no finder, and multiprocessing.spawn stays the standard library's."""
     code = (
