@@ -74,6 +74,17 @@ def time_command(args: List[str], cwd: Path | None = None, **env: str) -> float:
     return elapsed
 
 
+def output_of(args: List[str], cwd: Path | None = None, **env: str) -> str:
+    """The standard output of one run of ``args`` (which must succeed), to check that the
+    variants a benchmark compares compute the same thing."""
+    completed = subprocess.run(
+        args, cwd=cwd, env=clean_env(**env), capture_output=True, text=True, timeout=600
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"{args} failed:\n{completed.stderr[-3000:]}")
+    return completed.stdout
+
+
 def time_together(args: List[str], copies: int, cwd: Path | None = None, **env: str) -> float:
     """Wall time of ``copies`` runs of ``args`` started at once, until the last one ends."""
     start = time.perf_counter()

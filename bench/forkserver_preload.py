@@ -11,6 +11,8 @@ tiny dataset (``tests/scripts/ml_cases/loader_epochs*.py``), torch 2.13.0 CPU:
 - the guarded script under forkserver with spawnfix but ``SPAWNFIX_WARM=0`` (the fork
   server started by the first worker, as before it was started ahead of need).
 
+Every variant must print the same batches (checked once before the timing).
+
 For scale, ``import torch`` alone and two of them at once: how much a fork server importing
 torch beside the parent slows the parent's own import on this machine's cores.
 
@@ -27,6 +29,7 @@ import shutil
 import tempfile
 from functools import partial
 from pathlib import Path
+from typing import Any, Callable
 
 from common import (
     REPO,
@@ -35,6 +38,7 @@ from common import (
     interleaved,
     machine_description,
     median_ms,
+    output_of,
     print_medians,
     time_command,
     time_together,
@@ -71,9 +75,11 @@ def run_case(
     cwd: Path,
     marker: Path,
     warm: str = "1",
-) -> float:
-    """Wall time of one run of ``ml_cases.<case>``."""
-    return time_command(
+    measure: Callable[..., Any] = time_command,
+) -> Any:
+    """Wall time of one run of ``ml_cases.<case>`` (or, with ``measure=output_of``, what
+    it printed)."""
+    return measure(
         [python, "-m", f"ml_cases.{case}"],
         cwd=cwd,
         SPAWNFIX=mode,
@@ -117,6 +123,10 @@ def main() -> None:
             run, "loader_epochs_314", "forkserver", "quiet"
         ),
     }
+    # Every variant computes the same batches (checked once, before the timing).
+    outputs = {name: variant(measure=output_of) for name, variant in variants.items()}
+    if len(set(outputs.values())) != 1:
+        raise SystemExit(f"the variants printed different batches: {outputs}")
     # The floor for a fork server that imports torch beside the parent: torch's import
     # alone, and two of them at once, on this machine's cores.
     import_torch = [env.python, "-c", "import torch"]
