@@ -6,8 +6,6 @@ id so that parent and children can be told apart. Without it, decisions still go
 itself: spawnfix never imports ``logging`` just to stay quiet.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 
@@ -23,10 +21,10 @@ DEBUG_VARIABLE = "SPAWNFIX_DEBUG"  # spawnfix.config's name for it, without impo
 _debug_handler_installed = False
 
 # Topics already warned about in this process: each warning is given once, not per launch.
-_warned_topics: set = set()
+_warned_topics: "set" = set()
 
 
-def log_decision(message: str, *args: Any) -> None:
+def log_decision(message: str, *args: "Any") -> None:
     """Record one decision (``message % args``) on the ``spawnfix`` logger."""
     if _debugging():
         _install_debug_handler()

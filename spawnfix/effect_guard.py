@@ -28,8 +28,6 @@ Effects of C code that raises no audit event (a C extension's own ``fopen``) are
   parent's tracker reports them as "leaked semaphore objects" when the program ends.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 from contextlib import contextmanager
@@ -84,7 +82,7 @@ _refusing = False
 _hook_installed = False
 _in_rerun = False
 # Called once the re-run has ended (``after_rerun``), in the order they were added.
-_after_rerun: list[Any] = []
+_after_rerun: "list[Any]" = []
 
 
 class EffectRefused(PermissionError):
@@ -99,17 +97,17 @@ class MutedStream:
     """Stands in for ``sys.stdout`` or ``sys.stderr``: silent while muted, then a
     transparent forwarder to the real stream."""
 
-    def __init__(self, real: Any) -> None:
+    def __init__(self, real: "Any") -> None:
         self._real = real
         self.muted = True
 
-    def write(self, text: Any) -> int:
+    def write(self, text: "Any") -> int:
         """Drop ``text`` while muted; afterwards write it to the real stream."""
         if self.muted:
             return len(text)
         return self._real.write(text)
 
-    def writelines(self, lines: Any) -> None:
+    def writelines(self, lines: "Any") -> None:
         """Like ``write`` for each line."""
         for line in lines:
             self.write(line)
@@ -119,11 +117,11 @@ class MutedStream:
         if not self.muted and self._real is not None:
             self._real.flush()
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> "Any":
         return getattr(self._real, name)
 
 
-def _refuse_effects(event: str, args: tuple[Any, ...]) -> None:
+def _refuse_effects(event: str, args: "tuple[Any, ...]") -> None:
     if not _refusing:
         return
     if event == "open":
@@ -145,14 +143,14 @@ def rerun_in_progress() -> bool:
     return _in_rerun
 
 
-def after_rerun(callback: Any) -> None:
+def after_rerun(callback: "Any") -> None:
     """Run ``callback()`` when the re-run ends (once, however often it is added)."""
     if callback not in _after_rerun:
         _after_rerun.append(callback)
 
 
 @contextmanager
-def quiet_rerun() -> Iterator[None]:
+def quiet_rerun() -> "Iterator[None]":
     """Mute ``sys.stdout``/``sys.stderr`` for the re-run; install the refusal hook."""
     global _hook_installed, _in_rerun
     if not _hook_installed:
@@ -177,7 +175,7 @@ def quiet_rerun() -> Iterator[None]:
 
 
 @contextmanager
-def refusing_effects() -> Iterator[None]:
+def refusing_effects() -> "Iterator[None]":
     """Refuse changes to the world (see the module docstring) for one statement."""
     global _refusing
     previous = _refusing
@@ -189,7 +187,7 @@ def refusing_effects() -> Iterator[None]:
 
 
 @contextmanager
-def allowing_effects() -> Iterator[None]:
+def allowing_effects() -> "Iterator[None]":
     """Lift the refusal inside ``refusing_effects()`` for a call spawnfix itself makes
     (wandb's disabled run in a child)."""
     global _refusing
@@ -202,7 +200,7 @@ def allowing_effects() -> Iterator[None]:
 
 
 @contextmanager
-def releasing_abandoned_semaphores(package: str = "multiprocessing") -> Iterator[None]:
+def releasing_abandoned_semaphores(package: str = "multiprocessing") -> "Iterator[None]":
     """Around a child's re-run: release the semaphores it created and abandoned (see the
     module doc), with one garbage collection, only if it created any.
 
@@ -224,7 +222,7 @@ def releasing_abandoned_semaphores(package: str = "multiprocessing") -> Iterator
     mask_before: list[Any] = []
     rerun_thread = _thread.get_ident()
 
-    def register(name: str, rtype: str) -> Any:
+    def register(name: str, rtype: str) -> "Any":
         if not registered and _thread.get_ident() == rerun_thread:
             mask_before.extend(_block_termination())
         registered.append(name)
@@ -245,7 +243,7 @@ def releasing_abandoned_semaphores(package: str = "multiprocessing") -> Iterator
             signal.pthread_sigmask(signal.SIG_SETMASK, mask_before[0])
 
 
-def _block_termination() -> list[Any]:
+def _block_termination() -> "list[Any]":
     # The signal mask before SIGTERM was blocked (empty where masks do not exist).
     import signal
 

@@ -21,8 +21,6 @@ and so does a global of ``__main__`` inside a user module's value (a module gets
 values when the child imports it, before the main script's namespace may exist).
 """
 
-from __future__ import annotations
-
 import pickle
 
 TYPE_CHECKING = False
@@ -48,10 +46,10 @@ class _ReferencingPickler(pickle.Pickler):
 
     def __init__(
         self,
-        file: Any,
-        root: Any,
-        references: dict[int, tuple[str, ...]],
-        not_referred: set[tuple[str, ...]],
+        file: "Any",
+        root: "Any",
+        references: "dict[int, tuple[str, ...]]",
+        not_referred: "set[tuple[str, ...]]",
     ) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self.root = root
@@ -60,7 +58,7 @@ class _ReferencingPickler(pickle.Pickler):
         self.referenced: set[tuple[str, ...]] = set()
         self.visited = 0
 
-    def persistent_id(self, obj: Any) -> Any:
+    def persistent_id(self, obj: "Any") -> "Any":
         """The reference for another global's object, else None (pickled as usual)."""
         self.visited += 1
         if self.visited > REFERENCE_SCAN_LIMIT:
@@ -77,7 +75,7 @@ class Pickled:
 
     __slots__ = ("data", "referenced")
 
-    def __init__(self, data: bytes, referenced: frozenset[tuple[str, ...]]) -> None:
+    def __init__(self, data: bytes, referenced: "frozenset[tuple[str, ...]]") -> None:
         self.data = data
         self.referenced = referenced
 
@@ -93,9 +91,9 @@ class Grouped:
 
 
 def pickle_globals(
-    values: dict[tuple[str, ...], Any],
-    dumps: Callable[[tuple[str, ...], Any, Optional[Any]], bytes],
-) -> tuple[dict[tuple[str, ...], Any], dict[int, Pickled]]:
+    values: "dict[tuple[str, ...], Any]",
+    dumps: "Callable[[tuple[str, ...], Any, Optional[Any]], bytes]",
+) -> "tuple[dict[tuple[str, ...], Any], dict[int, Pickled]]":
     """Pickle each value of ``values`` (reference -> object) with references to the others.
 
     Returns reference -> ``Pickled``, ``Grouped`` or the exception that kept it from
@@ -146,15 +144,15 @@ def pickle_globals(
 
 
 def _pickle_one(
-    reference: tuple[str, ...],
-    value: Any,
-    references: dict[int, tuple[str, ...]],
-    not_referred: set[tuple[str, ...]],
-    dumps: Callable[[tuple[str, ...], Any, Optional[Any]], bytes],
-) -> Any:
+    reference: "tuple[str, ...]",
+    value: "Any",
+    references: "dict[int, tuple[str, ...]]",
+    not_referred: "set[tuple[str, ...]]",
+    dumps: "Callable[[tuple[str, ...], Any, Optional[Any]], bytes]",
+) -> "Any":
     made: list[_ReferencingPickler] = []
 
-    def make_pickler(file: Any) -> _ReferencingPickler:
+    def make_pickler(file: "Any") -> "_ReferencingPickler":
         made.append(_ReferencingPickler(file, value, references, not_referred))
         return made[-1]
 
@@ -170,7 +168,7 @@ def _pickle_one(
         return error
 
 
-def _large(value: Any) -> bool:
+def _large(value: "Any") -> bool:
     # A container longer than the scan limit would only be scanned to the limit and then
     # pickled again plainly: pickled plainly at once.
     return isinstance(value, _CONTAINERS) and len(value) > REFERENCE_SCAN_LIMIT
@@ -180,9 +178,9 @@ _CONTAINERS = (list, tuple, dict, set, frozenset)
 
 
 def _referring_to_failed(
-    results: dict[tuple[str, ...], Any],
-    excluded: dict[tuple[str, ...], set[tuple[str, ...]]],
-) -> list[tuple[str, ...]]:
+    results: "dict[tuple[str, ...], Any]",
+    excluded: "dict[tuple[str, ...], set[tuple[str, ...]]]",
+) -> "list[tuple[str, ...]]":
     failed = {reference for reference, result in results.items() if not isinstance(result, Pickled)}
     again = []
     for reference, result in results.items():
@@ -192,7 +190,7 @@ def _referring_to_failed(
     return again
 
 
-def _cycles(results: dict[tuple[str, ...], Any]) -> list[list[tuple[str, ...]]]:
+def _cycles(results: "dict[tuple[str, ...], Any]") -> "list[list[tuple[str, ...]]]":
     # The strongly connected components of more than one global (Tarjan's algorithm,
     # without recursion), each in a stable order.
     edges = {

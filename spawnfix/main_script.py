@@ -21,8 +21,6 @@ Limits: a script edited on disk after it started is analysed as it is now; code 
 through ``exec`` in the main module's namespace is treated as top-level code.
 """
 
-from __future__ import annotations
-
 import io
 import os
 import sys
@@ -52,8 +50,8 @@ class TopLevelStatement:
         first_line: int,
         last_line: int,
         kind: str,
-        guard: Optional[str],
-        starts_method_calls: tuple[int, ...],
+        guard: "Optional[str]",
+        starts_method_calls: "tuple[int, ...]",
     ) -> None:
         self.index = index
         self.first_line = first_line
@@ -75,8 +73,8 @@ class MainScript:
         self,
         path: str,
         source: bytes,
-        statements: list[TopLevelStatement],
-        tree: Any = None,
+        statements: "list[TopLevelStatement]",
+        tree: "Any" = None,
     ) -> None:
         self.path = path
         self.source = source
@@ -107,7 +105,7 @@ class MainScript:
                 return True
         return False
 
-    def statement_at(self, line: int) -> Optional[TopLevelStatement]:
+    def statement_at(self, line: int) -> "Optional[TopLevelStatement]":
         """Return the top-level statement whose lines include ``line``."""
         for statement in self.statements:
             if statement.first_line <= line <= statement.last_line:
@@ -118,7 +116,7 @@ class MainScript:
         """Return one source line, stripped, for messages."""
         return line_text(self.source, line)
 
-    def unguarded_start_method_calls(self, before_line: Optional[int] = None) -> list[int]:
+    def unguarded_start_method_calls(self, before_line: "Optional[int]" = None) -> "list[int]":
         """Lines of unguarded top-level ``set_start_method`` calls, optionally before a line."""
         found = []
         for statement in self.statements:
@@ -135,7 +133,7 @@ class SpawnSite:
 
     __slots__ = ("line", "script", "statement")
 
-    def __init__(self, script: MainScript, line: int, statement: Optional[TopLevelStatement]):
+    def __init__(self, script: "MainScript", line: int, statement: "Optional[TopLevelStatement]"):
         self.script = script
         self.line = line
         self.statement = statement
@@ -146,7 +144,7 @@ class SpawnSite:
         return self.statement is not None and not self.statement.guarded
 
 
-def _reads_module_name(node: Any) -> bool:
+def _reads_module_name(node: "Any") -> bool:
     # ``__name__`` anywhere in ``node`` but as the argument of a ``getLogger`` call.
     import _ast
 
@@ -164,7 +162,7 @@ def _reads_module_name(node: Any) -> bool:
     return False
 
 
-def _children(node: Any) -> Iterator[Any]:
+def _children(node: "Any") -> "Iterator[Any]":
     import _ast
 
     for field in node._fields:
@@ -181,7 +179,7 @@ def line_text(source: bytes, line: int) -> str:
     return lines[line - 1].strip() if 0 < line <= len(lines) else ""
 
 
-def is_bare_string(node: Any) -> bool:
+def is_bare_string(node: "Any") -> bool:
     """Whether a statement is a lone string (a docstring in first place)."""
     import _ast
 
@@ -209,10 +207,10 @@ _DIGEST_PRIME = 2**61 - 1
 
 
 # Parsed main scripts by path; a process has one main script, parsed at most once.
-_scripts: dict[str, Optional[MainScript]] = {}
+_scripts: "dict[str, Optional[MainScript]]" = {}
 
 
-def main_script_path(main_module: object) -> Optional[str]:
+def main_script_path(main_module: object) -> "Optional[str]":
     """The file the main module runs: ``__spec__.origin`` for ``-m``, else ``__file__``.
 
     The spec comes first because some libraries (wandb 0.12) point ``__main__.__file__``
@@ -227,7 +225,7 @@ def main_script_path(main_module: object) -> Optional[str]:
     return path if isinstance(path, str) else None
 
 
-def rerun_path(main_module: object, data: dict) -> Optional[str]:
+def rerun_path(main_module: object, data: "dict") -> "Optional[str]":
     """The file a child given preparation ``data`` re-runs, or None when it re-runs nothing.
 
     Mirrors ``spawn.prepare``: ``__main__`` and ``pkg.__main__`` modules and the ``ipython``
@@ -245,7 +243,7 @@ def rerun_path(main_module: object, data: dict) -> Optional[str]:
     return path
 
 
-def load_script(path: Optional[str]) -> Optional[MainScript]:
+def load_script(path: "Optional[str]") -> "Optional[MainScript]":
     """Read and analyse the script at ``path``; None when it has no Python source."""
     if not isinstance(path, str) or not path.endswith(".py"):
         return None
@@ -255,7 +253,7 @@ def load_script(path: Optional[str]) -> Optional[MainScript]:
     return _scripts[path]
 
 
-def source_and_tree(path: str) -> tuple[bytes, Any]:
+def source_and_tree(path: str) -> "tuple[bytes, Any]":
     """The source of the script at ``path`` and its syntax tree: as this process (or the
     fork server it was forked from) read them already, else read and parsed now.
     ``OSError`` and ``SyntaxError`` reach the caller."""
@@ -267,12 +265,12 @@ def source_and_tree(path: str) -> tuple[bytes, Any]:
     return source, parse_module(source, path)
 
 
-def load_main_script(main_module: object) -> Optional[MainScript]:
+def load_main_script(main_module: object) -> "Optional[MainScript]":
     """Read and analyse the script the main module runs."""
     return load_script(main_script_path(main_module))
 
 
-def _analyse(path: str) -> Optional[MainScript]:
+def _analyse(path: str) -> "Optional[MainScript]":
     try:
         source, tree = source_and_tree(path)
     except (OSError, SyntaxError, ValueError):
@@ -280,7 +278,7 @@ def _analyse(path: str) -> Optional[MainScript]:
     return MainScript(path, source, describe_statements(tree), tree)
 
 
-def parse_module(source: bytes, filename: str) -> Any:
+def parse_module(source: bytes, filename: str) -> "Any":
     """Parse ``source`` into a syntax tree with the C parser directly.
 
     ``import ast`` costs 1-2 ms, paid by every program that starts a child; ``_ast`` (the
@@ -291,7 +289,7 @@ def parse_module(source: bytes, filename: str) -> Any:
     return compile(source, filename, "exec", _ast.PyCF_ONLY_AST, dont_inherit=True)
 
 
-def walk(node: Any) -> Iterator[Any]:
+def walk(node: "Any") -> "Iterator[Any]":
     """Every node below ``node``, ``node`` included (like ``ast.walk``, without ``ast``)."""
 
     pending = [node]
@@ -301,7 +299,7 @@ def walk(node: Any) -> Iterator[Any]:
         pending.extend(_children(current))
 
 
-def describe_statements(tree: Any) -> list[TopLevelStatement]:
+def describe_statements(tree: "Any") -> "list[TopLevelStatement]":
     """Describe each top-level statement of a parsed module."""
     statements = []
     for index, node in enumerate(tree.body):
@@ -314,7 +312,7 @@ def describe_statements(tree: Any) -> list[TopLevelStatement]:
     return statements
 
 
-def is_main_guard(test: Any) -> bool:
+def is_main_guard(test: "Any") -> bool:
     """Whether an ``if`` test is ``__name__ == "__main__"`` (either operand order)."""
     import _ast
 
@@ -328,7 +326,7 @@ def is_main_guard(test: Any) -> bool:
     return len(names) == 1 and len(constants) == 1
 
 
-def guard_kind(node: Any) -> Optional[str]:
+def guard_kind(node: "Any") -> "Optional[str]":
     """``GUARD_MAIN``, ``GUARD_DYNAMIC`` or None for a top-level statement (see above)."""
     import _ast
 
@@ -351,11 +349,11 @@ _COMPOUND_NODES = (
 )  # fmt: skip
 
 
-def _is_compound(node: Any) -> bool:
+def _is_compound(node: "Any") -> bool:
     return type(node).__name__ in _COMPOUND_NODES
 
 
-def _start_method_calls(node: Any) -> tuple[int, ...]:
+def _start_method_calls(node: "Any") -> "tuple[int, ...]":
     import _ast
 
     lines = []
@@ -367,7 +365,7 @@ def _start_method_calls(node: Any) -> tuple[int, ...]:
     return tuple(sorted(lines))
 
 
-def top_level_line(main_module: object, path: str) -> Optional[int]:
+def top_level_line(main_module: object, path: str) -> "Optional[int]":
     """The line the main module's top-level code from ``path`` is executing, if on a stack.
 
     The calling thread's stack is searched first. A child started from another thread (a
@@ -390,7 +388,7 @@ def top_level_line(main_module: object, path: str) -> Optional[int]:
     return min(known) if known else None
 
 
-def _top_level_line_from(frame: Any, main_globals: object, path: str) -> Optional[int]:
+def _top_level_line_from(frame: "Any", main_globals: object, path: str) -> "Optional[int]":
     line = None
     while frame is not None:
         code = frame.f_code
@@ -404,7 +402,7 @@ def _top_level_line_from(frame: Any, main_globals: object, path: str) -> Optiona
     return line
 
 
-def _main_thread_frame() -> Any:
+def _main_thread_frame() -> "Any":
     threading = sys.modules.get("threading")
     if threading is None:
         return None
@@ -424,7 +422,7 @@ def absolute_path(filename: str) -> str:
     return os.path.normpath(os.path.join(start_dir, filename))
 
 
-def source_if_site_in_main_guard(main_module: object, path: str) -> Optional[bytes]:
+def source_if_site_in_main_guard(main_module: object, path: str) -> "Optional[bytes]":
     """The script's source if its top-level code is now inside the block of a top-level
     ``if __name__ == "__main__":`` and no ``set_start_method`` is written outside that
     block; None when the text alone does not make that certain.
@@ -488,7 +486,7 @@ class _ScriptText:
 
 
 # The main script's text by path, for the check above; read once per process.
-_texts: dict[str, _ScriptText] = {}
+_texts: "dict[str, _ScriptText]" = {}
 
 
 _MAIN_GUARD_LINES = frozenset(
@@ -501,7 +499,7 @@ _MAIN_GUARD_LINES = frozenset(
 )
 
 
-def _main_guard_above(lines: list[bytes], line: int) -> Optional[int]:
+def _main_guard_above(lines: "list[bytes]", line: int) -> "Optional[int]":
     # The number of the main guard's line whose block holds ``line`` (1-based), told by
     # indentation: the nearest code line above it at column 0 must be the guard.
     if not 0 < line <= len(lines) or not _indented(lines[line - 1]):
@@ -515,7 +513,7 @@ def _main_guard_above(lines: list[bytes], line: int) -> Optional[int]:
     return None
 
 
-def _block_end(lines: list[bytes], guard: int) -> int:
+def _block_end(lines: "list[bytes]", guard: int) -> int:
     # The last line of the guard's block: the line before the next code line at column 0.
     for number in range(guard + 1, len(lines) + 1):
         text = lines[number - 1]
@@ -533,7 +531,7 @@ def _blank_or_comment(text: bytes) -> bool:
     return not stripped or stripped.startswith(b"#")
 
 
-def find_spawn_site(main_module: object, script: Optional[MainScript]) -> Optional[SpawnSite]:
+def find_spawn_site(main_module: object, script: "Optional[MainScript]") -> "Optional[SpawnSite]":
     """Locate and classify ``script``'s top-level statement on the current stack.
 
     Returns None when there is no analysable script or when its top-level code is on

@@ -4,8 +4,6 @@ Each message names the script and line, shows the line, says what happens and wh
 gives the fix.
 """
 
-from __future__ import annotations
-
 import os
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
@@ -38,10 +36,10 @@ class UnguardedFindings:
         self,
         script_path: str,
         start_method: str,
-        site_lines: Optional[tuple[int, int]],
+        site_lines: "Optional[tuple[int, int]]",
         site_text: str,
         site_is_compound: bool,
-        hazards: Sequence[Finding],
+        hazards: "Sequence[Finding]",
     ) -> None:
         self.script_path = script_path
         self.start_method = start_method
@@ -86,7 +84,7 @@ class UnguardedFindings:
             ]
         )
 
-    def _describe(self) -> list[str]:
+    def _describe(self) -> "list[str]":
         name = os.path.basename(self.script_path)
         method = self.start_method
         out = []
@@ -184,7 +182,7 @@ def wandb_thread_start_error(script_path: str, line: int, text: str, start_metho
     )
 
 
-def worker_startup_failure(exit_codes: Sequence[int], failure: Optional[dict]) -> str:
+def worker_startup_failure(exit_codes: "Sequence[int]", failure: "Optional[dict]") -> str:
     """Text of ``WorkerStartupError``: the pool's workers keep dying before they start."""
     deaths = len(exit_codes)
     codes = ", ".join(str(code) for code in exit_codes) or "?"
@@ -216,7 +214,7 @@ def worker_startup_failure(exit_codes: Sequence[int], failure: Optional[dict]) -
     return "\n".join(out)
 
 
-def _phase_text(failure: dict) -> str:
+def _phase_text(failure: "dict") -> str:
     phase = failure.get("phase")
     if phase == "initializer":
         return "in the pool's initializer"
@@ -227,7 +225,7 @@ def _phase_text(failure: dict) -> str:
     return f"while starting (re-running {name} as __mp_main__, or unpickling what it runs)"
 
 
-def _startup_fix(failure: dict) -> str:
+def _startup_fix(failure: "dict") -> str:
     message = failure.get("message", "")
     kind = failure.get("type", "")
     if BOOTSTRAP_ERROR.split(" before")[0] in message:
@@ -265,12 +263,12 @@ def _startup_fix(failure: dict) -> str:
     )
 
 
-def executor_startup_cause(pid: int, failure: dict) -> str:
+def executor_startup_cause(pid: int, failure: "dict") -> str:
     """First line of the cause spawnfix gives a ``BrokenProcessPool``."""
     return f"Worker process {pid} failed {_phase_text(failure)} (reported by spawnfix):\n"
 
 
-def sent_by_value(objects: Sequence[object], interactive: bool) -> str:
+def sent_by_value(objects: "Sequence[object]", interactive: bool) -> str:
     """Default-mode warning, once per process tree, when something was sent by value."""
     names = ", ".join(
         f"{'class' if isinstance(item, type) else 'function'} {getattr(item, '__qualname__', item)}"
@@ -301,7 +299,7 @@ def sent_by_value(objects: Sequence[object], interactive: bool) -> str:
     )
 
 
-def by_value_refused(names: Sequence[str], reason: object) -> str:
+def by_value_refused(names: "Sequence[str]", reason: object) -> str:
     """Strict-mode error instead of sending by value."""
     listed = ", ".join(names) or "a function or class"
     return "\n".join(
@@ -338,7 +336,7 @@ def unpicklable_for_child(culprit: object, where: str, reason: object) -> str:
     )
 
 
-def needs_newer_python(error: SyntaxError, what: str, version: str) -> str:
+def needs_newer_python(error: "SyntaxError", what: str, version: str) -> str:
     """``spawnfix check`` on a file written for a newer Python than the one running it."""
     import sys
 
@@ -365,7 +363,7 @@ FIX_NEEDS_LIBCST = (
 )
 
 
-def fix_refused(path: str, problems: Sequence[str]) -> str:
+def fix_refused(path: str, problems: "Sequence[str]") -> str:
     """Said by ``spawnfix fix`` when moving the code would change what the program does."""
     return "\n".join(
         [

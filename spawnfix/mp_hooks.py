@@ -33,8 +33,6 @@ every process that starts a child, which alone is more than the whole budget for
 ``Pool``. See the README's benchmark section.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 
@@ -57,31 +55,31 @@ FORKSERVER_PRELOAD_CALL = "ignore"
 
 # Lines of unguarded top-level calls observed by other hooks in this process (wandb.init),
 # which every child re-running the script would repeat. Appended to by ``record_call``.
-_observed_calls: list[tuple[int, str]] = []
+_observed_calls: "list[tuple[int, str]]" = []
 
 # Spawn modules patched in this process (multiprocessing.spawn, multiprocess.spawn, ...),
 # by module name, with the original function, for ``uninstall``.
-_patched: dict[str, tuple[Any, Callable[[str], dict[str, Any]]]] = {}
+_patched: "dict[str, tuple[Any, Callable[[str], dict[str, Any]]]]" = {}
 
 # The narrowest plan sent to a child so far; every later child gets at most as much.
-_sent_plan: Optional[RerunPlan] = None
+_sent_plan: "Optional[RerunPlan]" = None
 
 # In a child that re-ran the script under a plan: that plan, handed to its own children.
-_inherited_plan: Optional[RerunPlan] = None
+_inherited_plan: "Optional[RerunPlan]" = None
 
 # Whether a plan was sent because children would trip over unguarded code (not only to
 # give them the parent's values).
 _repair_plan_sent = False
 
 
-def install(spawn_module: Any) -> None:
+def install(spawn_module: "Any") -> None:
     """Wrap ``spawn_module.get_preparation_data``; a second call is a no-op."""
     if spawn_module.__name__ in _patched:
         return
     original = spawn_module.get_preparation_data
     package = spawn_module.__name__.rpartition(".")[0] or "multiprocessing"
 
-    def get_preparation_data(name: str) -> dict[str, Any]:
+    def get_preparation_data(name: str) -> "dict[str, Any]":
         data = original(name)
         caller = sys._getframe(1)
         _note_spawn_launch(package)
@@ -108,7 +106,7 @@ def install(spawn_module: Any) -> None:
     log_decision("patched %s.get_preparation_data", spawn_module.__name__)
 
 
-def _choose_fork_server_preload(data: dict[str, Any]) -> None:
+def _choose_fork_server_preload(data: "dict[str, Any]") -> None:
     try:
         from spawnfix import forkserver_preload
 
@@ -131,7 +129,7 @@ def _note_spawn_launch(package: str) -> None:
         log_decision("by-value pickling not installed: %r", error)
 
 
-def _add_inherited_config(data: dict[str, Any], name: str, caller_module: str) -> None:
+def _add_inherited_config(data: "dict[str, Any]", name: str, caller_module: str) -> None:
     # The parent's logging, warnings and environment, as a fork child would have them.
     try:
         from spawnfix import inherited_config
@@ -152,7 +150,7 @@ def _sends_values() -> bool:
     return mode.values and mode.mode != config.STRICT
 
 
-def _add_parent_values(data: dict[str, Any], name: str, package: str) -> None:
+def _add_parent_values(data: "dict[str, Any]", name: str, package: str) -> None:
     # The parent's globals at start(): __main__'s when the child re-runs the script
     # under a plan, the user's own modules' always.
     if name == FORKSERVER_PRELOAD_CALL or not _sends_values():
@@ -165,7 +163,7 @@ def _add_parent_values(data: dict[str, Any], name: str, package: str) -> None:
         log_decision("parent values not given to the child: %r", error)
 
 
-def _add_startup_reporter(data: dict[str, Any], caller: Any) -> None:
+def _add_startup_reporter(data: "dict[str, Any]", caller: "Any") -> None:
     # A Pool worker's launch (popen ``_launch(self, process_obj)``) carries the pool
     # watchdog's report pipe, so that a worker failing before its target runs can say why.
     watchdog = sys.modules.get("spawnfix.pool_watchdog")
@@ -190,7 +188,7 @@ def is_installed() -> bool:
     return bool(_patched)
 
 
-def inherit_plan(spawn_module: Any, plan: RerunPlan) -> None:
+def inherit_plan(spawn_module: "Any", plan: "RerunPlan") -> None:
     """In a child that received ``plan``: give the same plan to the children it starts.
 
     A spawned child does not install the parent-side patch at startup (its own top-level
@@ -207,7 +205,7 @@ def record_call(line: int, what: str) -> None:
         _observed_calls.append((line, what))
 
 
-def start_method_of_caller(caller_module: str, data: dict[str, Any]) -> str:
+def start_method_of_caller(caller_module: str, data: "dict[str, Any]") -> str:
     """The start method of the launch: the popen module calling us knows it, the
     preparation data only has the default context's."""
     if "forkserver" in caller_module:
@@ -222,7 +220,7 @@ starting_ahead_of_need = False
 
 
 def prepare_child_data(
-    data: dict[str, Any], name: str, start_method: str, package: str = "multiprocessing"
+    data: "dict[str, Any]", name: str, start_method: str, package: str = "multiprocessing"
 ) -> None:
     """Inspect the spawn site and add a re-run plan to ``data`` where the child needs one."""
     if _inherited_plan is not None:
@@ -317,7 +315,7 @@ def prepare_child_data(
 
 
 def _plan_for_guarded_text(
-    main_module: object, path: str, data: dict[str, Any], name: str, package: str
+    main_module: object, path: str, data: "dict[str, Any]", name: str, package: str
 ) -> bool:
     # The common guarded launch, decided from the script's text without parsing it
     # (main_script.source_if_site_in_main_guard): what the parse would decide for a
@@ -341,7 +339,7 @@ def _plan_for_guarded_text(
     return True
 
 
-def keeps_guarded_main_in_fork_server(script: Any) -> bool:
+def keeps_guarded_main_in_fork_server(script: "Any") -> bool:
     """Whether a fork server that imports the main script (3.13.8+/3.14) may import this
     guarded one, as the standard library does.
 
@@ -366,7 +364,7 @@ def keeps_guarded_main_in_fork_server(script: Any) -> bool:
 
 
 def _attach_plan(
-    data: dict[str, Any], name: str, plan: RerunPlan, package: str, origin: str
+    data: "dict[str, Any]", name: str, plan: "RerunPlan", package: str, origin: str
 ) -> None:
     global _sent_plan
     if name == FORKSERVER_PRELOAD_CALL:
@@ -377,21 +375,21 @@ def _attach_plan(
     log_decision("child gets a re-run plan (%s): %r", origin, data[PREPARATION_KEY])
 
 
-def _dynamically_guarded(site: Any) -> bool:
+def _dynamically_guarded(site: "Any") -> bool:
     from spawnfix import main_script
 
     statement = site.statement if site is not None else None
     return statement is not None and statement.guard == main_script.GUARD_DYNAMIC
 
 
-def _withhold_main_from_fork_server(data: dict[str, Any], path: str) -> None:
+def _withhold_main_from_fork_server(data: "dict[str, Any]", path: str) -> None:
     data.pop("init_main_from_path", None)
     log_decision("fork server will not preload %s (its imports instead)", path)
 
 
 def _hazards(
-    script: Any, start_method_lines: list[int], wandb_lines: list[int], strict: bool
-) -> list[messages.Finding]:
+    script: "Any", start_method_lines: "list[int]", wandb_lines: "list[int]", strict: bool
+) -> "list[messages.Finding]":
     from spawnfix import messages
 
     start_text = messages.START_METHOD_STRICT_HAZARD if strict else messages.START_METHOD_HAZARD
@@ -401,7 +399,7 @@ def _hazards(
     return sorted(found)
 
 
-def _log_site(site: Any, path: str) -> None:
+def _log_site(site: "Any", path: str) -> None:
     if site is None:
         log_decision("child started from outside %s's top-level code: left alone", path)
     elif site.statement is None:

@@ -52,8 +52,6 @@ fails in the child is left as the child computed it. The ``multiprocess`` and
 pickles (a lambda stored in a global) is computed by the child.
 """
 
-from __future__ import annotations
-
 import io
 import os
 import pickle
@@ -77,18 +75,18 @@ SAME_OBJECT_AS = "same object as"
 GROUPED = "in group"
 
 
-def _marker(value: Any) -> Optional[str]:
+def _marker(value: "Any") -> "Optional[str]":
     """The kind of a value sent as a marker (MODULE_ATTRIBUTE, SAME_OBJECT_AS, GROUPED)
     rather than as a pickle, or None."""
     return value[0] if isinstance(value, tuple) and value else None
 
 
 # Names already reported as not sent, so that SPAWNFIX_DEBUG says it once per process.
-_reported: set[tuple[str, str]] = set()
+_reported: "set[tuple[str, str]]" = set()
 
 
 def add_to_preparation(
-    data: dict[str, Any], with_main: bool, package: str = "multiprocessing"
+    data: "dict[str, Any]", with_main: bool, package: str = "multiprocessing"
 ) -> None:
     """Parent: put a ``ParentValues`` into a child's preparation data; ``package`` is the
     multiprocessing whose launch it is (``multiprocess`` and ``billiard`` have their own
@@ -105,7 +103,7 @@ class ParentValues:
         self.with_main = with_main
         self.package = package
 
-    def __reduce__(self) -> Any:
+    def __reduce__(self) -> "Any":
         try:
             payload = _snapshot(self.with_main, self.package)
         except Exception as error:  # fail open: the child computes its own values
@@ -127,7 +125,7 @@ class ParentValues:
 IN_BAND_LIMIT = 32 * 2**10
 
 
-def _out_of_band(payload: tuple[Any, ...], package: str) -> Any:
+def _out_of_band(payload: "tuple[Any, ...]", package: str) -> "Any":
     # A memfd with the pickled values, handed to the child like a Connection's descriptor
     # (multiprocessing's DupFd): nothing on disk, freed when the last descriptor closes.
     if not hasattr(os, "memfd_create"):
@@ -155,7 +153,7 @@ def _out_of_band(payload: tuple[Any, ...], package: str) -> Any:
     return handed
 
 
-def _arrive_from_descriptor(handed: Any) -> None:
+def _arrive_from_descriptor(handed: "Any") -> None:
     """Unpickling hook for values sent in a memory file (``_out_of_band``)."""
     descriptor = handed.detach()
     with open(descriptor, "rb") as handle:
@@ -164,7 +162,7 @@ def _arrive_from_descriptor(handed: Any) -> None:
     _arrive_in_child(*payload)
 
 
-def _snapshot(with_main: bool, package: str) -> tuple[Any, ...]:
+def _snapshot(with_main: bool, package: str) -> "tuple[Any, ...]":
     import importlib
 
     from spawnfix import config
@@ -178,7 +176,7 @@ def _snapshot(with_main: bool, package: str) -> tuple[Any, ...]:
         restore()
 
 
-def _own_reducers(registered: dict[type, Any], package: str) -> dict[type, Any]:
+def _own_reducers(registered: "dict[type, Any]", package: str) -> "dict[type, Any]":
     # The package's own reducers (a Connection, a socket, a method): what a child must get
     # as the parent's. Others registered for passing arguments share instead of copying:
     # torch's would move a tensor global into shared memory, so a child's in-place change
@@ -190,7 +188,7 @@ def _own_reducers(registered: dict[type, Any], package: str) -> dict[type, Any]:
     }
 
 
-def _distinct_descriptors(package: str) -> Any:
+def _distinct_descriptors(package: str) -> "Any":
     # A spawn child gets the descriptors a launch passes (popen_spawn_posix ``_fds``), and
     # the list must not hold one twice: a Queue sent here and again as the Process's
     # argument would. Each descriptor a value sends goes as a duplicate of its own, closed
@@ -203,7 +201,7 @@ def _distinct_descriptors(package: str) -> Any:
         return lambda: None
     original = popen.duplicate_for_child
 
-    def duplicate_for_child(descriptor: int) -> Any:
+    def duplicate_for_child(descriptor: int) -> "Any":
         copy = os.dup(descriptor)
         weakref.finalize(popen, os.close, copy)
         return original(copy)
@@ -212,7 +210,7 @@ def _distinct_descriptors(package: str) -> Any:
     return lambda: vars(popen).pop("duplicate_for_child", None)
 
 
-def _snapshot_values(with_main: bool, limit: int, reducers: dict[type, Any]) -> tuple[Any, ...]:
+def _snapshot_values(with_main: bool, limit: int, reducers: "dict[type, Any]") -> "tuple[Any, ...]":
     # (main values, where main's functions were defined, user modules' values, main
     # values that hold a descriptor, main value -> the main globals its pickle refers to,
     # group number -> the pickle of a cycle of globals)
@@ -277,8 +275,8 @@ def _snapshot_values(with_main: bool, limit: int, reducers: dict[type, Any]) -> 
 
 
 def _pickle_all(
-    values: dict[tuple[str, ...], Any], limit: int, reducers: dict[type, Any]
-) -> tuple[dict[tuple[str, ...], tuple[Any, bool, frozenset[Any]]], dict[int, bytes]]:
+    values: "dict[tuple[str, ...], Any]", limit: int, reducers: "dict[type, Any]"
+) -> "tuple[dict[tuple[str, ...], tuple[Any, bool, frozenset[Any]]], dict[int, bytes]]":
     # Reference -> (pickle or group marker, holds a descriptor, globals it refers to) of
     # each value that pickles, and the group pickles; each value that does not pickle is
     # reported and not tried again at later starts.
@@ -286,7 +284,7 @@ def _pickle_all(
 
     holding: set[tuple[str, ...]] = set()
 
-    def dumps(reference: tuple[str, ...], value: Any, make_pickler: Any) -> bytes:
+    def dumps(reference: "tuple[str, ...]", value: "Any", make_pickler: "Any") -> bytes:
         data, holds_descriptor = _dumps(value, limit, reducers, make_pickler)
         if _NESTED_WANDB in data:
             raise _HoldsWandb
@@ -331,7 +329,7 @@ class _HoldsWandb(Exception):
     """A value's pickle names a class of the wandb package."""
 
 
-def _candidates(namespace: dict[str, Any], module_name: str) -> dict[str, Any]:
+def _candidates(namespace: "dict[str, Any]", module_name: str) -> "dict[str, Any]":
     import types
 
     chosen = {}
@@ -347,7 +345,7 @@ def _candidates(namespace: dict[str, Any], module_name: str) -> dict[str, Any]:
     return chosen
 
 
-def _defined_in(value: Any, module_name: str) -> bool:
+def _defined_in(value: "Any", module_name: str) -> bool:
     import types
 
     if not isinstance(value, (type, types.FunctionType)):
@@ -356,11 +354,11 @@ def _defined_in(value: Any, module_name: str) -> bool:
     return owner == module_name or (module_name in MAIN_NAMES and owner in MAIN_NAMES)
 
 
-def _is_atomic(value: Any) -> bool:
+def _is_atomic(value: "Any") -> bool:
     return value is None or isinstance(value, (bool, int, float, complex, str, bytes))
 
 
-def _main_definitions(namespace: dict[str, Any], module_name: str) -> dict[str, int]:
+def _main_definitions(namespace: "dict[str, Any]", module_name: str) -> "dict[str, int]":
     # Where each function of the script that the parent has under its own name was
     # defined: a child that defines the name twice binds the same definition.
     found = {}
@@ -380,7 +378,7 @@ def _main_definitions(namespace: dict[str, Any], module_name: str) -> dict[str, 
 _NESTED_WANDB = b"wandb"
 
 # (owner, name, id(value)) of values that did not pickle or were too large.
-_not_sendable: set[tuple[str, str, int]] = set()
+_not_sendable: "set[tuple[str, str, int]]" = set()
 
 
 class _TooLarge(Exception):
@@ -394,7 +392,7 @@ class _LimitedBuffer(io.BytesIO):
         super().__init__()
         self.limit = limit
 
-    def write(self, data: Any) -> int:
+    def write(self, data: "Any") -> int:
         """Append ``data``, or raise ``_TooLarge`` when the pickle would exceed the limit."""
         if self.tell() + len(data) > self.limit:
             raise _TooLarge
@@ -408,8 +406,8 @@ def _report(owner: str, name: str, why: str) -> None:
 
 
 def _dumps(
-    value: Any, limit: int, reducers: dict[type, Any], make_pickler: Any = None
-) -> tuple[bytes, bool]:
+    value: "Any", limit: int, reducers: "dict[type, Any]", make_pickler: "Any" = None
+) -> "tuple[bytes, bool]":
     # The pickle, and whether it holds something that owns a descriptor in the child (an
     # open file, a connection, a socket): such a value is unpickled once, never afresh.
     import copyreg
@@ -419,8 +417,8 @@ def _dumps(
 
     holds_descriptor = []
 
-    def noting(reduce: Any) -> Any:
-        def reduce_noting(obj: Any) -> Any:
+    def noting(reduce: "Any") -> "Any":
+        def reduce_noting(obj: "Any") -> "Any":
             holds_descriptor.append(type(obj).__name__)
             return reduce(obj)
 
@@ -439,7 +437,7 @@ def _dumps(
     return buffer.getvalue(), bool(holds_descriptor)
 
 
-def _user_modules() -> dict[str, Any]:
+def _user_modules() -> "dict[str, Any]":
     found = {}
     for name, module in list(sys.modules.items()):
         if name in MAIN_NAMES or name.partition(".")[0] in _NEVER_SENT_PACKAGES:
@@ -450,10 +448,10 @@ def _user_modules() -> dict[str, Any]:
 
 
 # Module name -> whether it is one of the user's own modules; decided once per module.
-_user_module_cache: dict[str, bool] = {}
+_user_module_cache: "dict[str, bool]" = {}
 
 
-def _is_user_module(name: str, module: Any) -> bool:
+def _is_user_module(name: str, module: "Any") -> bool:
     known = _user_module_cache.get(name)
     if known is None:
         path = getattr(module, "__file__", None)
@@ -462,7 +460,7 @@ def _is_user_module(name: str, module: Any) -> bool:
     return known
 
 
-_installed_roots: Optional[tuple[str, ...]] = None
+_installed_roots: "Optional[tuple[str, ...]]" = None
 
 
 def _is_installed(path: str) -> bool:
@@ -488,16 +486,16 @@ def _is_installed(path: str) -> bool:
 
 # -- child side -------------------------------------------------------------------------
 
-_received: Optional[ChildValues] = None
+_received: "Optional[ChildValues]" = None
 
 
 def _arrive_in_child(
-    main_values: dict[str, Any],
-    definitions: dict[str, int],
-    module_values: dict[str, dict[str, Any]],
-    holding: tuple[str, ...] = (),
-    references: Optional[dict[str, tuple[str, ...]]] = None,
-    groups: Optional[dict[int, bytes]] = None,
+    main_values: "dict[str, Any]",
+    definitions: "dict[str, int]",
+    module_values: "dict[str, dict[str, Any]]",
+    holding: "tuple[str, ...]" = (),
+    references: "Optional[dict[str, tuple[str, ...]]]" = None,
+    groups: "Optional[dict[int, bytes]]" = None,
 ) -> None:
     """Unpickling hook: runs in the child while the preparation data is loaded."""
     global _received
@@ -519,7 +517,7 @@ def _arrive_in_child(
     )
 
 
-def received() -> Optional[ChildValues]:
+def received() -> "Optional[ChildValues]":
     """Child: the ``__main__`` values the parent sent, or None (none were sent)."""
     return _received
 
@@ -529,10 +527,10 @@ class ChildValues:
 
     def __init__(
         self,
-        values: dict[str, Any],
-        definitions: dict[str, int],
-        holding: frozenset[str] = frozenset(),
-        references: Optional[dict[str, tuple[str, ...]]] = None,
+        values: "dict[str, Any]",
+        definitions: "dict[str, int]",
+        holding: "frozenset[str]" = frozenset(),
+        references: "Optional[dict[str, tuple[str, ...]]]" = None,
     ) -> None:
         self.values = values
         self.definitions = definitions
@@ -545,7 +543,7 @@ class ChildValues:
         self.mentioned_after_binding: set[str] = set()
         self.defined: dict[tuple[str, int], Any] = {}
 
-    def covers(self, node: Any) -> Optional[list[str]]:
+    def covers(self, node: "Any") -> "Optional[list[str]]":
         """The names ``node`` binds when all it does is bind or change names whose values
         came from the parent (so the child need not run it), else None."""
         import _ast
@@ -569,7 +567,7 @@ class ChildValues:
                 return None
         return names
 
-    def _collect_targets(self, target: Any, names: list[str]) -> bool:
+    def _collect_targets(self, target: "Any", names: "list[str]") -> bool:
         import _ast
 
         if isinstance(target, _ast.Name):
@@ -583,7 +581,7 @@ class ChildValues:
             return _root_name(target.value) in self.values
         return False
 
-    def bind_now(self, names: list[str], namespace: dict[str, Any]) -> bool:
+    def bind_now(self, names: "list[str]", namespace: "dict[str, Any]") -> bool:
         """Bind ``names`` to the parent's values; False (nothing bound) if one fails."""
         unpickled = {}
         for name in names:
@@ -599,7 +597,7 @@ class ChildValues:
         self.bound.update(names)
         return True
 
-    def note_run(self, node: Any, namespace: dict[str, Any]) -> None:
+    def note_run(self, node: "Any", namespace: "dict[str, Any]") -> None:
         """After the child ran ``node``: remember definitions and the parent's names it
         used (their values may have changed, so they are bound afresh at the end)."""
         import _ast
@@ -617,7 +615,7 @@ class ChildValues:
             if isinstance(inner, _ast.Name) and inner.id in self.bound:
                 self.mentioned_after_binding.add(inner.id)
 
-    def bind_rest(self, namespace: dict[str, Any]) -> None:
+    def bind_rest(self, namespace: "dict[str, Any]") -> None:
         """After the re-run: the definitions the parent has, then every value from the
         parent not bound yet or used by a statement the child ran since (bound afresh,
         with every value that contains it, so that they stay one object)."""
@@ -642,7 +640,7 @@ class ChildValues:
                 continue
             self.bound.add(name)
 
-    def _stale(self) -> set[str]:
+    def _stale(self) -> "set[str]":
         # Values a statement the child ran may have changed, and the values holding them.
         stale = (self.bound & self.mentioned_after_binding) - self.holding
         grown = True
@@ -656,11 +654,11 @@ class ChildValues:
             stale |= holders
         return stale
 
-    def _alias_target(self, name: str) -> Optional[str]:
+    def _alias_target(self, name: str) -> "Optional[str]":
         value = self.values[name]
         return value[1] if _marker(value) == SAME_OBJECT_AS else None
 
-    def _load(self, name: str, namespace: dict[str, Any]) -> Any:
+    def _load(self, name: str, namespace: "dict[str, Any]") -> "Any":
         value = self.values[name]
         target = self._alias_target(name)
         if target is not None:
@@ -672,7 +670,7 @@ class ChildValues:
             return _group(value[1], namespace, main_global)[value[2]]
         return _MainAwareUnpickler(io.BytesIO(value), namespace, main_global).load()
 
-    def _bound_value(self, name: str, namespace: dict[str, Any]) -> Any:
+    def _bound_value(self, name: str, namespace: "dict[str, Any]") -> "Any":
         # Another main global, bound now if it is not yet: one object for every name
         # and every value that holds it.
         if name in self.bound:
@@ -688,7 +686,7 @@ class ChildValues:
         return namespace[name]
 
 
-def _root_name(node: Any) -> Optional[str]:
+def _root_name(node: "Any") -> "Optional[str]":
     import _ast
 
     while isinstance(node, (_ast.Attribute, _ast.Subscript, _ast.Call)):
@@ -702,15 +700,15 @@ class _MainAwareUnpickler(pickle.Unpickler):
 
     def __init__(
         self,
-        file: Any,
-        namespace: Optional[dict[str, Any]] = None,
-        main_global: Optional[Any] = None,
+        file: "Any",
+        namespace: "Optional[dict[str, Any]]" = None,
+        main_global: "Optional[Any]" = None,
     ) -> None:
         super().__init__(file)
         self.namespace = namespace
         self.main_global = main_global  # name -> that main global's value, in the child
 
-    def persistent_load(self, reference: Any) -> Any:
+    def persistent_load(self, reference: "Any") -> "Any":
         """Another global's value (``spawnfix.global_references``), as the child has it."""
         from spawnfix.global_references import MAIN, MODULE
 
@@ -720,7 +718,7 @@ class _MainAwareUnpickler(pickle.Unpickler):
             return self.main_global(reference[1])
         raise pickle.UnpicklingError(f"no value for the reference {reference!r}")
 
-    def find_class(self, module: str, name: str) -> Any:
+    def find_class(self, module: str, name: str) -> "Any":
         if module in MAIN_NAMES:
             namespace = self.namespace
             if namespace is None:  # a user module's value: the main being re-run, if any
@@ -737,15 +735,17 @@ class _MainAwareUnpickler(pickle.Unpickler):
 
 # Module name -> attribute -> the parent's pickle (or a marker) not yet loaded here;
 # (module, attribute) -> what it loaded to, and those being loaded (a cycle guard).
-_module_pending: dict[str, dict[str, Any]] = {}
-_module_loaded: dict[tuple[str, str], Any] = {}
-_module_loading: set[tuple[str, str]] = set()
+_module_pending: "dict[str, dict[str, Any]]" = {}
+_module_loaded: "dict[tuple[str, str], Any]" = {}
+_module_loading: "set[tuple[str, str]]" = set()
 # Group number -> the pickle of a cycle of globals, and the tuple it loaded to.
-_groups_pending: dict[int, bytes] = {}
-_groups_loaded: dict[int, tuple[Any, ...]] = {}
+_groups_pending: "dict[int, bytes]" = {}
+_groups_loaded: "dict[int, tuple[Any, ...]]" = {}
 
 
-def _group(number: int, namespace: Optional[dict[str, Any]], main_global: Any) -> tuple[Any, ...]:
+def _group(
+    number: int, namespace: "Optional[dict[str, Any]]", main_global: "Any"
+) -> "tuple[Any, ...]":
     # Loaded once: each member is one object for every name and value that holds it.
     if number not in _groups_loaded:
         data = io.BytesIO(_groups_pending[number])
@@ -756,10 +756,10 @@ def _group(number: int, namespace: Optional[dict[str, Any]], main_global: Any) -
 class _ModuleValuesFinder:
     """Meta path finder: gives a user module the parent's globals once it is imported."""
 
-    def __init__(self, waiting: set[str]) -> None:
+    def __init__(self, waiting: "set[str]") -> None:
         self.waiting = waiting
 
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+    def find_spec(self, fullname: str, path: "Any" = None, target: "Any" = None) -> "Any":
         """Find ``fullname`` with the other finders; wrap its loader if values wait."""
         if fullname not in self.waiting:
             return None
@@ -778,7 +778,7 @@ class _ModuleValuesFinder:
             return spec
         original = loader.exec_module
 
-        def exec_module(module: Any) -> None:
+        def exec_module(module: "Any") -> None:
             vars(loader).pop("exec_module", None)  # the instance attribute set below
             original(module)
             _apply_module_values(module)
@@ -790,7 +790,7 @@ class _ModuleValuesFinder:
         return spec
 
 
-def _apply_module_values(module: Any) -> None:
+def _apply_module_values(module: "Any") -> None:
     owner = module.__name__
     for name in list(_module_pending.get(owner, ())):
         try:
@@ -800,7 +800,7 @@ def _apply_module_values(module: Any) -> None:
     _module_pending.pop(owner, None)
 
 
-def _module_global(owner: str, name: str) -> Any:
+def _module_global(owner: str, name: str) -> "Any":
     """A user module's global as the parent has it, loaded once (then the same object for
     every value that holds it); one the parent did not send is the module's own."""
     key = (owner, name)

@@ -27,8 +27,6 @@ started in a spawned child gets no ``StartupReporter`` (the parent-side patch is
 installed there): it is still stopped, with the exit codes but without the exception.
 """
 
-from __future__ import annotations
-
 import sys
 
 from spawnfix.diagnostics import log_decision
@@ -51,10 +49,10 @@ if TYPE_CHECKING:
 STARTUP_DEATHS_TO_STOP = 3
 
 # The pool module patched and the originals replaced there, for ``uninstall``.
-_patched: dict[str, Any] = {}
+_patched: "dict[str, Any]" = {}
 
 
-def add_startup_reporter(data: dict[str, Any], process_obj: Any) -> None:
+def add_startup_reporter(data: "dict[str, Any]", process_obj: "Any") -> None:
     """Parent: if ``process_obj`` is a watched pool worker, add a ``StartupReporter`` to
     its preparation data (called from the ``get_preparation_data`` hook)."""
     for argument in getattr(process_obj, "_args", ()) or ():
@@ -64,7 +62,7 @@ def add_startup_reporter(data: dict[str, Any], process_obj: Any) -> None:
             return
 
 
-def _module_origin(data: dict[str, Any]) -> Optional[str]:
+def _module_origin(data: "dict[str, Any]") -> "Optional[str]":
     # ``python -m pkg.train``: the child re-runs the module the parent runs as __main__.
     if data.get("init_main_from_name") is None:
         return None
@@ -72,7 +70,7 @@ def _module_origin(data: dict[str, Any]) -> Optional[str]:
     return getattr(spec, "origin", None)
 
 
-def install(pool_module: Any) -> None:
+def install(pool_module: "Any") -> None:
     """Patch ``pool_module`` (``multiprocessing.pool``); a second call is a no-op."""
     if _patched:
         return
@@ -83,7 +81,9 @@ def install(pool_module: Any) -> None:
     original_check_running = pool_class._check_running
     original_worker = pool_module.worker
 
-    def __init__(self: Any, processes: Any = None, initializer: Any = None, *args: Any, **kw: Any):
+    def __init__(
+        self: "Any", processes: "Any" = None, initializer: "Any" = None, *args: "Any", **kw: "Any"
+    ):
         if thread_pool_class is None or not isinstance(self, thread_pool_class):
             try:
                 context = kw.get("context") or (args[2] if len(args) > 2 else None)
@@ -97,14 +97,14 @@ def install(pool_module: Any) -> None:
             pool_built(initializer, self)
 
     def _maintain_pool(
-        ctx: Any,
-        Process: Any,
+        ctx: "Any",
+        Process: "Any",
         processes: int,
-        pool: list,
-        inqueue: Any,
-        outqueue: Any,
-        initializer: Any,
-        *rest: Any,
+        pool: "list",
+        inqueue: "Any",
+        outqueue: "Any",
+        initializer: "Any",
+        *rest: "Any",
     ) -> None:
         if isinstance(initializer, StartupWatch):
             try:
@@ -119,7 +119,7 @@ def install(pool_module: Any) -> None:
                 return
         original_maintain(ctx, Process, processes, pool, inqueue, outqueue, initializer, *rest)
 
-    def _check_running(self: Any) -> None:
+    def _check_running(self: "Any") -> None:
         error = getattr(self._initializer, "error", None)
         if isinstance(self._initializer, StartupWatch) and error is not None:
             raise error
@@ -157,7 +157,9 @@ def uninstall() -> None:
     _patched.clear()
 
 
-def replace_dead_workers(pool_class: Any, ctx: Any, Process: Any, pool: list, *args: Any) -> None:
+def replace_dead_workers(
+    pool_class: "Any", ctx: "Any", Process: "Any", pool: "list", *args: "Any"
+) -> None:
     """``_maintain_pool`` for a pool whose workers have not got going: start the
     replacements first, then remove the dead workers, so that ``len(pool)`` never drops
     to zero while the program divides by it (``map`` computes its chunk size from it;
@@ -173,12 +175,12 @@ def replace_dead_workers(pool_class: Any, ctx: Any, Process: Any, pool: list, *a
         pool.remove(worker)
 
 
-def _default_context(pool_module: Any) -> Any:
+def _default_context(pool_module: "Any") -> "Any":
     # Pool(context=None) uses the default context, as Pool.__init__ does.
     return pool_module.get_context()
 
 
-def watch_stops_pool(watch: StartupWatch, workers: list) -> bool:
+def watch_stops_pool(watch: "StartupWatch", workers: "list") -> bool:
     """Parent, worker-handler thread: read the workers' reports, count the workers that
     died during startup, and stop the pool when they keep dying. True once stopped."""
     if watch.error is not None:
@@ -203,7 +205,7 @@ def watch_stops_pool(watch: StartupWatch, workers: list) -> bool:
     return True
 
 
-def _read_reports(watch: StartupWatch) -> None:
+def _read_reports(watch: "StartupWatch") -> None:
     import pickle
 
     while watch.reader.poll():
@@ -215,7 +217,7 @@ def _read_reports(watch: StartupWatch) -> None:
             watch.failures[pid] = failure
 
 
-def _stop_pool(watch: StartupWatch, workers: list) -> None:
+def _stop_pool(watch: "StartupWatch", workers: "list") -> None:
     from spawnfix import messages
     from spawnfix.errors import WorkerStartupError
 
@@ -237,7 +239,7 @@ def _stop_pool(watch: StartupWatch, workers: list) -> None:
     _terminate_in_background(pool)
 
 
-def pool_built(watch: StartupWatch, pool: Any) -> None:
+def pool_built(watch: "StartupWatch", pool: "Any") -> None:
     """Parent, the thread that built the pool, once ``Pool.__init__`` has returned: from
     now on the watchdog may terminate the pool; if it already decided to, do it now."""
     with watch.lock:
@@ -248,7 +250,7 @@ def pool_built(watch: StartupWatch, pool: Any) -> None:
         _terminate_in_background(pool)
 
 
-def _terminate_in_background(pool: Any) -> None:
+def _terminate_in_background(pool: "Any") -> None:
     import threading
 
     def terminate() -> None:
@@ -261,14 +263,14 @@ def _terminate_in_background(pool: Any) -> None:
     threading.Thread(target=terminate, name="spawnfix-pool-terminate").start()
 
 
-def _last_failure(watch: StartupWatch, workers: list) -> Optional[dict[str, Any]]:
+def _last_failure(watch: "StartupWatch", workers: "list") -> "Optional[dict[str, Any]]":
     for worker in reversed(workers):
         if worker.pid in watch.failures:
             return watch.failures[worker.pid]
     return next(reversed(watch.failures.values()), None) if watch.failures else None
 
 
-def _fail_pending_calls(pool: Any, error: BaseException) -> None:
+def _fail_pending_calls(pool: "Any", error: "BaseException") -> None:
     from multiprocessing import pool as pool_module
 
     cache = pool._cache
@@ -289,10 +291,10 @@ def _fail_pending_calls(pool: Any, error: BaseException) -> None:
 # the worker's exception. The same StartupWatch carries it to the parent.
 
 # The process module patched and the originals replaced there, for ``uninstall_executor``.
-_executor_patched: dict[str, Any] = {}
+_executor_patched: "dict[str, Any]" = {}
 
 
-def install_executor(process_module: Any) -> None:
+def install_executor(process_module: "Any") -> None:
     """Patch ``concurrent.futures.process`` so that ``BrokenProcessPool`` gets the
     worker's startup exception as its ``__cause__`` (Python 3.9+; 3.8 has no manager
     class to patch and is left alone). A second call is a no-op."""
@@ -303,14 +305,14 @@ def install_executor(process_module: Any) -> None:
     original_init = executor_class.__init__
     original_terminate_broken = manager_class.terminate_broken
 
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+    def __init__(self: "Any", *args: "Any", **kwargs: "Any") -> None:
         original_init(self, *args, **kwargs)
         try:
             self._initializer = StartupWatch(self._initializer, self, self._mp_context)
         except Exception as error:  # fail open: the executor works as without spawnfix
             log_decision("executor startup reports not set up: %r", error)
 
-    def terminate_broken(self: Any, cause: Any) -> Any:
+    def terminate_broken(self: "Any", cause: "Any") -> "Any":
         if cause is None:
             try:
                 cause = _executor_startup_cause(self)
@@ -340,7 +342,7 @@ def uninstall_executor() -> None:
     _executor_patched.clear()
 
 
-def _executor_startup_cause(manager: Any) -> Optional[list[str]]:
+def _executor_startup_cause(manager: "Any") -> "Optional[list[str]]":
     executor = manager.executor_reference()
     watch = getattr(executor, "_initializer", None)
     if not isinstance(watch, StartupWatch):

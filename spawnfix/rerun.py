@@ -32,8 +32,6 @@ the standard library, with the same process-start and ``set_start_method`` rules
 failing statement still ends the child.
 """
 
-from __future__ import annotations
-
 import sys
 from contextlib import contextmanager
 
@@ -63,8 +61,8 @@ class RerunPlan:
         self,
         path: str,
         digest: str,
-        statement_count: Optional[int],
-        site_line: Optional[int],
+        statement_count: "Optional[int]",
+        site_line: "Optional[int]",
         package: str = DEFAULT_PACKAGE,
     ) -> None:
         self.path = path
@@ -74,7 +72,7 @@ class RerunPlan:
         self.package = package
 
     @classmethod
-    def for_statement(cls, script: Any, statement: Any) -> RerunPlan:
+    def for_statement(cls, script: "Any", statement: "Any") -> "RerunPlan":
         """Plan for a spawn site: a simple statement is never run, a compound one is run
         up to its first process start; nothing after the site runs. No site: run all."""
         if statement is None:
@@ -82,7 +80,7 @@ class RerunPlan:
         count = statement.index if statement.kind == "simple" else statement.index + 1
         return cls(script.path, script.digest, count, statement.first_line)
 
-    def narrowest(self, other: Optional[RerunPlan]) -> RerunPlan:
+    def narrowest(self, other: "Optional[RerunPlan]") -> "RerunPlan":
         """The plan that runs fewer statements: a later child never re-runs more of the
         script than an earlier one was allowed to."""
         if other is None or other.path != self.path:
@@ -93,13 +91,13 @@ class RerunPlan:
             return other
         return self
 
-    def for_package(self, package: str) -> RerunPlan:
+    def for_package(self, package: str) -> "RerunPlan":
         """The same plan, for children prepared by ``package`` (``multiprocess``...)."""
         if package == self.package:
             return self
         return RerunPlan(self.path, self.digest, self.statement_count, self.site_line, package)
 
-    def __reduce__(self) -> Any:
+    def __reduce__(self) -> "Any":
         fields = (self.path, self.digest, self.statement_count, self.site_line, self.package)
         return (_arrive_in_child, fields)
 
@@ -125,10 +123,10 @@ class RerunStopped(SystemExit):
 def _arrive_in_child(
     path: str,
     digest: str,
-    statement_count: Optional[int],
-    site_line: Optional[int],
+    statement_count: "Optional[int]",
+    site_line: "Optional[int]",
     package: str = DEFAULT_PACKAGE,
-) -> RerunPlan:
+) -> "RerunPlan":
     """Unpickling hook: runs in the child while the preparation data is loaded."""
     plan = RerunPlan(path, digest, statement_count, site_line, package)
     spawn = sys.modules.get(f"{package}.spawn")
@@ -138,13 +136,13 @@ def _arrive_in_child(
     return plan
 
 
-def _inherit_at_first_launch(spawn: Any, plan: RerunPlan) -> None:
+def _inherit_at_first_launch(spawn: "Any", plan: "RerunPlan") -> None:
     # The plan goes on to this child's own children (spawnfix.mp_hooks.inherit_plan), but
     # most workers never start one: the parent-side machinery is imported at the child's
     # first launch, not by every worker as it starts.
     original = spawn.get_preparation_data
 
-    def get_preparation_data(name: str) -> Any:
+    def get_preparation_data(name: str) -> "Any":
         spawn.get_preparation_data = original
         try:
             from spawnfix import mp_hooks
@@ -157,7 +155,7 @@ def _inherit_at_first_launch(spawn: Any, plan: RerunPlan) -> None:
     spawn.get_preparation_data = get_preparation_data
 
 
-def take_over_main_fixup(spawn: Any, plan: RerunPlan) -> None:
+def take_over_main_fixup(spawn: "Any", plan: "RerunPlan") -> None:
     """Replace the main-module fix-up of ``spawn.prepare`` for its next (only) call."""
     original_from_path = spawn._fixup_main_from_path
     original_from_name = spawn._fixup_main_from_name
@@ -180,7 +178,7 @@ def take_over_main_fixup(spawn: Any, plan: RerunPlan) -> None:
 
 
 def rerun_main_from_path(
-    spawn: Any, plan: RerunPlan, main_path: str, original: Callable[[str], None]
+    spawn: "Any", plan: "RerunPlan", main_path: str, original: "Callable[[str], None]"
 ) -> None:
     """Controlled twin of ``spawn._fixup_main_from_path`` (``runpy.run_path`` semantics)."""
     # No plan is ever sent for what spawn.prepare skips (main_script.rerun_path); a main
@@ -205,7 +203,7 @@ def rerun_main_from_path(
 
 
 def rerun_main_from_name(
-    spawn: Any, plan: RerunPlan, mod_name: str, original: Callable[[str], None]
+    spawn: "Any", plan: "RerunPlan", mod_name: str, original: "Callable[[str], None]"
 ) -> None:
     """Controlled twin of ``spawn._fixup_main_from_name`` (``runpy.run_module`` semantics)."""
     import importlib.util
@@ -232,7 +230,7 @@ def rerun_main_from_name(
     _install_as_main(spawn, namespace)
 
 
-def _bind_onto_preloaded_main(plan: RerunPlan, main_module: Any) -> None:
+def _bind_onto_preloaded_main(plan: "RerunPlan", main_module: "Any") -> None:
     # The fork server imported the main script (3.13.8+/3.14): the child gets the parent's
     # values on top of it. runpy ran the script in a temporary module whose dictionary
     # the functions keep as their globals, a copy of which became __main__: both get them.
@@ -256,7 +254,7 @@ def _bind_onto_preloaded_main(plan: RerunPlan, main_module: Any) -> None:
     log_decision("the parent's values bound onto the preloaded main script")
 
 
-def _redefine_as_in_parent(values: ChildValues, scope: dict[str, Any]) -> list[str]:
+def _redefine_as_in_parent(values: "ChildValues", scope: "dict[str, Any]") -> "list[str]":
     # A name the script defines twice: the preloaded module has the last definition, the
     # parent (at start()) an earlier one. Run that definition again, from the source.
     import _ast
@@ -290,7 +288,7 @@ def _redefine_as_in_parent(values: ChildValues, scope: dict[str, Any]) -> list[s
     return redefined
 
 
-def _rerun_by_stdlib(plan: RerunPlan, original: Callable[[str], None], main: str) -> None:
+def _rerun_by_stdlib(plan: "RerunPlan", original: "Callable[[str], None]", main: str) -> None:
     # A zip application or .pyc main: runpy runs it whole. A process start still ends the
     # re-run (the child then lacks the script's names, as it would natively).
     try:
@@ -300,7 +298,9 @@ def _rerun_by_stdlib(plan: RerunPlan, original: Callable[[str], None], main: str
         log_decision("standard library re-run of %s stopped: %s", main, stop)
 
 
-def rerun_main_until(plan: RerunPlan, path: str, module_globals: dict[str, Any]) -> dict[str, Any]:
+def rerun_main_until(
+    plan: "RerunPlan", path: str, module_globals: "dict[str, Any]"
+) -> "dict[str, Any]":
     """Run the main script in ``module_globals`` as far as the plan allows; return them.
 
     Mirrors ``runpy._run_module_code``: a temporary ``__mp_main__`` module is registered and
@@ -347,7 +347,7 @@ def rerun_main_until(plan: RerunPlan, path: str, module_globals: dict[str, Any])
     return temp_module.__dict__.copy()
 
 
-def _is_bare_site(node: Any, plan: RerunPlan) -> bool:
+def _is_bare_site(node: "Any", plan: "RerunPlan") -> bool:
     # The compound statement holding the spawn site, when running it up to the process
     # start would only bind names (which the parent's values then replace).
     import _ast
@@ -369,7 +369,9 @@ def _is_bare_site(node: Any, plan: RerunPlan) -> bool:
     return not any(isinstance(inner, defining) for inner in walk(node))
 
 
-def _statements_to_run(plan: RerunPlan, source: bytes, body: list[Any], path: str) -> list[Any]:
+def _statements_to_run(
+    plan: "RerunPlan", source: bytes, body: "list[Any]", path: str
+) -> "list[Any]":
     from spawnfix.main_script import source_digest
 
     if source_digest(source) != plan.digest:
@@ -384,7 +386,7 @@ def _statements_to_run(plan: RerunPlan, source: bytes, body: list[Any], path: st
     return body
 
 
-def _values_for(plan: RerunPlan) -> Optional[ChildValues]:
+def _values_for(plan: "RerunPlan") -> "Optional[ChildValues]":
     # The parent's values come with the plan (multiprocessing, multiprocess, billiard).
     from spawnfix import parent_values
 
@@ -392,11 +394,11 @@ def _values_for(plan: RerunPlan) -> Optional[ChildValues]:
 
 
 def run_statements(
-    statements: list[Any],
+    statements: "list[Any]",
     path: str,
-    namespace: dict[str, Any],
+    namespace: "dict[str, Any]",
     source: bytes = b"",
-    values: Optional[ChildValues] = None,
+    values: "Optional[ChildValues]" = None,
 ) -> None:
     """Execute top-level statements one by one in ``namespace``.
 
@@ -447,7 +449,7 @@ def run_statements(
                 values.note_run(node, namespace)
 
 
-def _future_flags(statements: list[Any]) -> int:
+def _future_flags(statements: "list[Any]") -> int:
     # Each statement is compiled alone, so the script's __future__ imports are passed on.
     import _ast
 
@@ -467,7 +469,7 @@ def _future_flags(statements: list[Any]) -> int:
     return flags
 
 
-def _install_as_main(spawn: Any, namespace: dict[str, Any]) -> None:
+def _install_as_main(spawn: "Any", namespace: "dict[str, Any]") -> None:
     # Exactly what spawn._fixup_main_from_* do with runpy's result.
     import types
 
@@ -483,7 +485,7 @@ _rerun_active = False
 
 
 @contextmanager
-def bootstrap_guards(package: str = DEFAULT_PACKAGE) -> Iterator[None]:
+def bootstrap_guards(package: str = DEFAULT_PACKAGE) -> "Iterator[None]":
     """Neutralise the calls that are fatal during the bootstrapping phase, for a re-run.
 
     ``package`` is ``multiprocessing`` or a fork of it with the same layout (``multiprocess``,
@@ -500,12 +502,12 @@ def bootstrap_guards(package: str = DEFAULT_PACKAGE) -> Iterator[None]:
     original_start = process.BaseProcess.start
     original_set_start_method = package_module.set_start_method
 
-    def start(self: Any) -> None:
+    def start(self: "Any") -> None:
         if _rerun_active:
             raise RerunStopped(f"{type(self).__name__}.start() reached during the re-run")
         original_start(self)
 
-    def set_start_method(method: Optional[str], force: bool = False) -> None:
+    def set_start_method(method: "Optional[str]", force: bool = False) -> None:
         context = context_module._default_context
         already_set = getattr(context, "_actual_context", None) is not None
         if _rerun_active and already_set and not force:

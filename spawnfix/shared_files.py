@@ -20,8 +20,6 @@ reading *and* writing (``"r+"``, ``"w+"``) are not shared: their program seeks a
 in place, which appending would break.
 """
 
-from __future__ import annotations
-
 import io
 import os
 import sys
@@ -33,10 +31,10 @@ if TYPE_CHECKING:
 FILE_TYPES = (io.TextIOWrapper, io.BufferedWriter, io.BufferedReader, io.FileIO)
 
 # Child: files opened on os.devnull during the re-run, with the path they stand for.
-_waiting: list[tuple[Any, str, int]] = []
+_waiting: "list[tuple[Any, str, int]]" = []
 
 
-def share_for_writing(handle: Any) -> None:
+def share_for_writing(handle: "Any") -> None:
     """Parent: switch ``handle``'s descriptor to append mode (a no-op where impossible)."""
     try:
         import fcntl
@@ -50,7 +48,7 @@ def share_for_writing(handle: Any) -> None:
         pass
 
 
-def reduce_open_file(handle: Any) -> Any:
+def reduce_open_file(handle: "Any") -> "Any":
     """Parent: how a child gets ``handle`` (a pickle reduction); TypeError if it cannot."""
     for stream_name in ("stdout", "stderr", "stdin"):
         if handle is getattr(sys, stream_name, None) or handle is getattr(
@@ -71,12 +69,12 @@ def reduce_open_file(handle: Any) -> Any:
     return (reopen, (os.path.abspath(name), "rb" if binary else "r", handle.tell(), text))
 
 
-def standard_stream(stream_name: str) -> Any:
+def standard_stream(stream_name: str) -> "Any":
     """Child: the child's own ``sys.stdout``, ``sys.stderr`` or ``sys.stdin``."""
     return getattr(sys, stream_name)
 
 
-def reopen(path: str, mode: str, position: Any, text: Any) -> Any:
+def reopen(path: str, mode: str, position: "Any", text: "Any") -> "Any":
     """Child: the parent's open file, opened again (appending, or at the same position)."""
     from spawnfix import effect_guard
 

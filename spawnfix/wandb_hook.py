@@ -19,8 +19,6 @@ Tested with wandb 0.12.5 to 0.31.0. A wandb whose ``init`` is not a plain functi
 alone, with a debug log line saying why.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 import types
@@ -40,10 +38,10 @@ START_METHOD_VARIABLE = "WANDB_START_METHOD"
 MULTIPROCESSING_PACKAGES = ("multiprocessing", "multiprocess", "billiard")
 
 # (module, attribute, original) for every place patched, so ``uninstall`` can undo it.
-_patched: list[tuple[Any, str, Any]] = []
+_patched: "list[tuple[Any, str, Any]]" = []
 
 
-def install(wandb_module: Any) -> None:
+def install(wandb_module: "Any") -> None:
     """Wrap ``wandb.init`` wherever wandb binds it; a second call is a no-op."""
     if _patched:
         return
@@ -77,7 +75,7 @@ def uninstall() -> None:
         setattr(module, attribute, original)
 
 
-def wrap_init(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+def wrap_init(wrapped: "Any", instance: "Any", args: "tuple", kwargs: "dict") -> "Any":
     """The wrapt wrapper around ``wandb.init`` (``wrapper(wrapped, instance, args, kwargs)``)."""
     if in_bootstrapping_child():
         return _disabled_run(wrapped, args, kwargs)
@@ -104,7 +102,7 @@ def in_bootstrapping_child() -> bool:
     return False
 
 
-def _disabled_run(wrapped: Any, args: tuple, kwargs: dict) -> Any:
+def _disabled_run(wrapped: "Any", args: "tuple", kwargs: "dict") -> "Any":
     log_decision("wandb.init() during the bootstrapping phase: returning a disabled run")
     # A disabled run creates nothing, but wandb sets up its settings on the way (the
     # environment, its folder): a child's effect-free re-run lets it.
@@ -118,7 +116,7 @@ def _disabled_run(wrapped: Any, args: tuple, kwargs: dict) -> Any:
             return wrapped(mode="disabled", config=kwargs.get("config"))
 
 
-def _unguarded_call_site() -> Any:
+def _unguarded_call_site() -> "Any":
     from spawnfix import main_script
 
     main_module = sys.modules.get("__main__")
@@ -126,7 +124,7 @@ def _unguarded_call_site() -> Any:
     return site if site is not None and site.unguarded else None
 
 
-def _backend_start_method_to_replace(kwargs: dict) -> Optional[str]:
+def _backend_start_method_to_replace(kwargs: "dict") -> "Optional[str]":
     """The start method old wandb would use for its backend, if it re-runs the script."""
     import wandb
 
@@ -153,14 +151,14 @@ def uses_multiprocessing_backend(version: str) -> bool:
     return os.environ.get("WANDB_DISABLE_SERVICE", "").lower() in ("1", "true", "yes")
 
 
-def _settings_value(kwargs: dict, name: str) -> Any:
+def _settings_value(kwargs: "dict", name: str) -> "Any":
     settings = kwargs.get("settings")
     if isinstance(settings, dict):
         return settings.get(name)
     return getattr(settings, name, None) if settings is not None else None
 
 
-def _announce_thread_start(site: Any, start_method: str) -> None:
+def _announce_thread_start(site: "Any", start_method: str) -> None:
     line = site.statement.first_line
     text = site.script.line_text(line)
     mode = config.current()
@@ -174,7 +172,7 @@ def _announce_thread_start(site: Any, start_method: str) -> None:
         warn_once("wandb thread start", warning, site.script.path, line)
 
 
-def _call_with_thread_start(wrapped: Any, args: tuple, kwargs: dict) -> Any:
+def _call_with_thread_start(wrapped: "Any", args: "tuple", kwargs: "dict") -> "Any":
     saved = os.environ.get(START_METHOD_VARIABLE)
     os.environ[START_METHOD_VARIABLE] = "thread"
     try:
