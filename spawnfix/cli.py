@@ -175,7 +175,7 @@ def preload_report(script: str) -> list[str]:
     modules = modules_to_preload(path)
     listed = ", ".join(modules) if modules else "nothing (no top-level imports)"
     lines = [f"fork server preload for {script}: {listed}"]
-    for_children = [name for name in modules_children_import(path) if name not in modules]
+    for_children = modules_children_import(path)
     if for_children:
         lines.append(f"  and, for its children's start: {', '.join(for_children)}")
     lines.append(

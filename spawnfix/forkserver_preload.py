@@ -59,7 +59,7 @@ def choose_preload(data: "dict[str, Any]") -> None:
         return
     path = _script_path(data)
     modules = modules_to_preload(path)
-    for_children = [name for name in modules_children_import(path) if name not in modules]
+    for_children = modules_children_import(path)
     if not modules and not for_children:
         return
     global _default_preload_list
@@ -127,42 +127,33 @@ def modules_to_preload(path: "Optional[str]") -> "list[str]":
 # DataLoader worker the queues, the locks and numpy.random; a Process child nothing).
 # Imported once in the fork server, they are free in every child, as they are under fork,
 # where the parent has them already.
+_QUEUES_AND_LOCKS = (
+    "multiprocessing.queues",
+    "multiprocessing.synchronize",
+    "multiprocessing.popen_forkserver",
+)
 CHILD_START_MODULES = {
-    b"Pool(": (
-        "multiprocessing.pool",
-        "multiprocessing.queues",
-        "multiprocessing.synchronize",
-        "multiprocessing.popen_forkserver",
-    ),
-    b"PoolExecutor(": (
-        "concurrent.futures.process",
-        "multiprocessing.queues",
-        "multiprocessing.synchronize",
-        "multiprocessing.popen_forkserver",
-    ),
+    b"Pool(": ("multiprocessing.pool", *_QUEUES_AND_LOCKS),
+    b"PoolExecutor(": ("concurrent.futures.process", *_QUEUES_AND_LOCKS),
     # torch's worker loop seeds numpy's generator where numpy is installed (skipped
     # where it is not, as any preload that fails to import).
-    b"DataLoader(": (
-        "multiprocessing.queues",
-        "multiprocessing.synchronize",
-        "multiprocessing.popen_forkserver",
-        "numpy.random",
-    ),
+    b"DataLoader(": (*_QUEUES_AND_LOCKS, "numpy.random"),
 }
 
 
 def modules_children_import(path: "Optional[str]") -> "list[str]":
-    """The multiprocessing modules the script's children will import as they start, by
-    the start calls its text names (``CHILD_START_MODULES``)."""
+    """The modules the script's children will import as they start, by the start calls
+    its text names (``CHILD_START_MODULES``), but for those of its own imports."""
     from spawnfix import main_script
 
     script = main_script.load_script(path)
     if script is None:
         return []
+    own = modules_to_preload(path)
     names: list[str] = []
     for call, modules in CHILD_START_MODULES.items():
         if call in script.source:
-            names.extend(name for name in modules if name not in names)
+            names.extend(name for name in modules if name not in names and name not in own)
     return names
 
 

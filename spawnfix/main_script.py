@@ -253,6 +253,23 @@ def load_script(path: "Optional[str]") -> "Optional[MainScript]":
     return _scripts[path]
 
 
+def read_source(path: str, known: "Optional[bytes]" = None) -> bytes:
+    """The bytes of the script at ``path``, read once per process (``known``: bytes the
+    caller read already). The warm-start check, the text check of the main guard and the
+    parse all read the same file. ``OSError`` reaches the caller."""
+    key = absolute_path(path)
+    if key not in _sources:
+        if known is None:
+            with io.open_code(path) as handle:
+                known = handle.read()
+        _sources[key] = known
+    return _sources[key]
+
+
+# The main script's bytes by absolute path (see read_source).
+_sources: "dict[str, bytes]" = {}
+
+
 def source_and_tree(path: str) -> "tuple[bytes, Any]":
     """The source of the script at ``path`` and its syntax tree: as this process (or the
     fork server it was forked from) read them already, else read and parsed now.
@@ -260,8 +277,7 @@ def source_and_tree(path: str) -> "tuple[bytes, Any]":
     script = _scripts.get(absolute_path(path))
     if script is not None and script.tree is not None:
         return script.source, script.tree
-    with io.open_code(path) as handle:
-        source = handle.read()
+    source = read_source(path)
     return source, parse_module(source, path)
 
 
@@ -442,8 +458,7 @@ def source_if_site_in_main_guard(main_module: object, path: str) -> "Optional[by
         return None
     if path not in _texts:
         try:
-            with io.open_code(path) as handle:
-                _texts[path] = _ScriptText(handle.read(), path)
+            _texts[path] = _ScriptText(read_source(path), path)
         except OSError:
             return None
     text = _texts[path]
@@ -485,7 +500,7 @@ class _ScriptText:
         return True
 
 
-# The main script's text by path, for the check above; read once per process.
+# The main script's lines by path, for the check above; made once per process.
 _texts: "dict[str, _ScriptText]" = {}
 
 

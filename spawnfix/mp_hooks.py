@@ -270,15 +270,8 @@ def prepare_child_data(
     if statement is None and not start_method_lines and not wandb_lines:
         if name == FORKSERVER_PRELOAD_CALL and keeps_guarded_main_in_fork_server(script):
             log_decision("the fork server may preload the guarded main script")
-        elif _sent_plan is not None:
-            _attach_plan(data, name, _sent_plan, package, "as sent before")
-        elif _sends_values():
-            # A guarded script: the child re-runs it without effects and gets the
-            # parent's values (spawnfix.parent_values) instead of re-importing it.
-            from spawnfix.rerun import RerunPlan
-
-            plan = RerunPlan.for_statement(script, None)
-            _attach_plan(data, name, plan, package, "for the parent's values")
+        else:
+            _attach_guarded_plan(data, name, package, script.path, script.digest)
         return
 
     needs_plan = statement is not None or bool(start_method_lines)
@@ -328,15 +321,24 @@ def _plan_for_guarded_text(
     if source is None:
         return False
     log_decision("spawn site inside the main guard of %s (read from the text)", path)
+    script_path = main_script.absolute_path(path)
+    _attach_guarded_plan(data, name, package, script_path, main_script.source_digest(source))
+    return True
+
+
+def _attach_guarded_plan(
+    data: "dict[str, Any]", name: str, package: str, path: str, digest: str
+) -> None:
+    # A guarded site: the plan sent before, or, with values, a plan by which the child
+    # re-runs the script without effects and gets the parent's values
+    # (spawnfix.parent_values) instead of re-importing it.
     if _sent_plan is not None:
         _attach_plan(data, name, _sent_plan, package, "as sent before")
     elif _sends_values():
         from spawnfix.rerun import RerunPlan
 
-        script_path = main_script.absolute_path(path)
-        plan = RerunPlan(script_path, main_script.source_digest(source), None, None)
+        plan = RerunPlan(path, digest, None, None)
         _attach_plan(data, name, plan, package, "for the parent's values")
-    return True
 
 
 def keeps_guarded_main_in_fork_server(script: "Any") -> bool:

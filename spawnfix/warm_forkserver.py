@@ -63,13 +63,15 @@ def warm_if_needed(multiprocessing_module: "Any") -> None:
     # of them out before it is parsed (``_ast`` alone costs about a millisecond), and
     # before the default start method is worked out, which on 3.14.10+ imports
     # multiprocessing.util and tempfile (8 ms on 3.15) in a program that may never use it.
-    if not _source_may_start_forkserver_children(path, _default_method(predict=True)):
+    source = _read(path)
+    if source is None or not _may_start_forkserver_children(source, _default_method(predict=True)):
         return
     if FORKSERVER not in multiprocessing_module.get_all_start_methods():
         return
     default_method = _default_method()
     from spawnfix import main_script
 
+    main_script.read_source(path, known=source)  # the parse reads these bytes, not the file
     script = main_script.load_script(path)
     if script is None or not will_start_forkserver_children(script, default_method):
         return
@@ -129,17 +131,22 @@ def warm_start_enabled() -> bool:
     return config.current().warm
 
 
-def _source_may_start_forkserver_children(path: str, default_method: "Optional[str]") -> bool:
-    # A cheap test of the source's text: a start call (``Pool(``), and "forkserver"
-    # written or the default method; no set_forkserver_preload. (``Pool (`` with a space
-    # is missed: the fork server then starts with the first child, as natively.)
+def _read(path: str) -> "Optional[bytes]":
+    # Read here, not through spawnfix.main_script: most programs that import
+    # multiprocessing are ruled out by the text test below without that module.
     import io
 
     try:
         with io.open_code(path) as handle:
-            source = handle.read()
+            return handle.read()
     except OSError:
-        return False
+        return None
+
+
+def _may_start_forkserver_children(source: bytes, default_method: "Optional[str]") -> bool:
+    # A cheap test of the source's text: a start call (``Pool(``), and "forkserver"
+    # written or the default method; no set_forkserver_preload. (``Pool (`` with a space
+    # is missed: the fork server then starts with the first child, as natively.)
     if b"set_forkserver_preload" in source:
         return False
     if not any(f"{name}(".encode() in source for name in START_CALLS):
