@@ -57,32 +57,36 @@ def clean_env(**overrides: str) -> Dict[str, str]:
     return env
 
 
-def time_command(args: List[str], cwd: Path | None = None, **env: str) -> float:
-    """Wall time of one run of ``args``; the run must succeed."""
-    start = time.perf_counter()
+def run_checked(
+    args: List[str], cwd: Path | None = None, stdout: int = subprocess.DEVNULL, **env: str
+) -> subprocess.CompletedProcess:
+    """One run of ``args`` in the benchmark's environment; it must succeed (its stderr
+    is in the error otherwise)."""
     completed = subprocess.run(
         args,
         cwd=cwd,
         env=clean_env(**env),
-        stdout=subprocess.DEVNULL,
+        stdout=stdout,
         stderr=subprocess.PIPE,
+        text=True,
         timeout=600,
     )
-    elapsed = time.perf_counter() - start
     if completed.returncode != 0:
-        raise RuntimeError(f"{args} failed:\n{completed.stderr.decode()[-3000:]}")
-    return elapsed
+        raise RuntimeError(f"{args} failed:\n{completed.stderr[-3000:]}")
+    return completed
+
+
+def time_command(args: List[str], cwd: Path | None = None, **env: str) -> float:
+    """Wall time of one run of ``args``; the run must succeed."""
+    start = time.perf_counter()
+    run_checked(args, cwd, **env)
+    return time.perf_counter() - start
 
 
 def output_of(args: List[str], cwd: Path | None = None, **env: str) -> str:
     """The standard output of one run of ``args`` (which must succeed), to check that the
     variants a benchmark compares compute the same thing."""
-    completed = subprocess.run(
-        args, cwd=cwd, env=clean_env(**env), capture_output=True, text=True, timeout=600
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"{args} failed:\n{completed.stderr[-3000:]}")
-    return completed.stdout
+    return run_checked(args, cwd, subprocess.PIPE, **env).stdout
 
 
 def time_together(args: List[str], copies: int, cwd: Path | None = None, **env: str) -> float:
@@ -108,17 +112,11 @@ def instructions(args: List[str], **env: str) -> int | None:
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         return None
-    completed = subprocess.run(
-        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *args],
-        env=clean_env(PYTHONHASHSEED="0", **env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=600,
-    )
+    command = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *args]
+    completed = run_checked(command, PYTHONHASHSEED="0", **env)
     found = re.search(r"refs:\s+([\d,]+)", completed.stderr)
-    if completed.returncode != 0 or found is None:
-        raise RuntimeError(f"{args} failed under valgrind:\n{completed.stderr[-3000:]}")
+    if found is None:
+        raise RuntimeError(f"no instruction count from valgrind:\n{completed.stderr[-3000:]}")
     return int(found.group(1).replace(",", ""))
 
 
