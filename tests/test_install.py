@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from corpus_runs import FILE, run_corpus
-from support import venvs
+from support import locks, venvs
 from support.scripts import run_python
 
 PROBE = (
@@ -136,8 +136,13 @@ def test_start_file_entry_point_resolves_and_activates(main_env, tmp_path):
 def scratch_env(tmp_path, wheel):
     """A throw-away environment with spawnfix installed, for tests that break it."""
     venv = venvs.create(tmp_path / "venv", sys.executable)
-    venv.pip("install", str(wheel))
+    venv.pip("install", "-c", str(_base_lock()), str(wheel))
     return venv
+
+
+def _base_lock() -> Path:
+    """The lock of the running Python's plain environment: wrapt and cloudpickle's versions."""
+    return locks.lock_path(f"{sys.version_info[0]}.{sys.version_info[1]}", [])
 
 
 def test_missing_wrapt_never_breaks_python(scratch_env, tmp_path):
@@ -266,14 +271,16 @@ def test_install_routes(repo, tmp_path, route):
     source = _copy_source_tree(repo, tmp_path / "src")
     venv = venvs.create(tmp_path / "venv", sys.executable)
     if route == "pip":
-        venv.pip("install", str(source))
+        venv.pip("install", "-c", str(_base_lock()), str(source))
     elif route == "pip-editable":
-        venv.pip("install", "-e", str(source))
+        venv.pip("install", "-c", str(_base_lock()), "-e", str(source))
     else:
         uv = venvs.test_tool("uv") or pytest.fail(
             f"uv is a test requirement: {sys.executable} -m pip install uv"
         )
-        venvs.run_checked([uv, "pip", "install", "--python", venv.python, str(source)])
+        venvs.run_checked(
+            [uv, "pip", "install", "--python", venv.python, "-c", str(_base_lock()), str(source)]
+        )
     assert (venv.site_packages / "spawnfix.pth").exists()
     assert (venv.site_packages / "spawnfix.start").exists()
     result = run_python(venv.python, ["-c", PROBE], tmp_path)

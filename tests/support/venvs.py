@@ -1,7 +1,7 @@
 """Fresh virtual environments with the built spawnfix wheel, created once and cached.
 
-Each environment is keyed by its interpreter and its third-party requirements, and lives
-under ``SPAWNFIX_TEST_VENVS`` (default ``~/.cache/spawnfix-test-venvs``) so that a second
+Each environment is installed from its lock (``support.locks``), keyed by its interpreter
+and that lock, and lives under ``SPAWNFIX_TEST_VENVS`` (default ``~/.cache/spawnfix-test-venvs``) so that a second
 test run reuses it. spawnfix itself is (re)installed from the wheel built for this run,
 once per run, so a cached environment never tests stale code.
 """
@@ -15,6 +15,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from support import locks
 
 CACHE_ROOT = Path(
     os.environ.get("SPAWNFIX_TEST_VENVS", Path.home() / ".cache" / "spawnfix-test-venvs")
@@ -112,8 +114,37 @@ def create(path: Path, python: str) -> Venv:
     return Venv(path)
 
 
+def freeze(venv: Venv) -> str:
+    """``pip freeze --all`` of an environment."""
+    return run_checked(
+        [venv.python, "-m", "pip", "--disable-pip-version-check", "freeze", "--all"], timeout=120
+    ).stdout
+
+
+def _write_lock(python: str, minor: str, requirements: list[str], lock: Path) -> None:
+    """Resolve ``requirements`` afresh in a scratch environment and write its lock."""
+    scratch = CACHE_ROOT / f"unlocked-py{minor}-{lock.stem}"
+    venv = create(scratch, python)
+    venv.pip("install", *requirements, *locks.BASE_REQUIREMENTS)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text(locks.render(minor, requirements, freeze(venv)))
+    shutil.rmtree(scratch)
+
+
+def check_against_lock(venv: Venv, lock: Path) -> None:
+    """Fail when the environment holds anything its lock does not name, as it names it."""
+    found = locks.differences(locks.parse(freeze(venv)), locks.parse(lock.read_text()))
+    if found:
+        raise RuntimeError(
+            f"the environment {venv.path} differs from its lock {lock}:\n  "
+            + "\n  ".join(found)
+            + f"\n(delete {venv.path} to rebuild it, or refresh the lock: README, "
+            "'Test environments')"
+        )
+
+
 def cached_env(python: str, requirements: list[str], wheel: Path | None) -> Venv:
-    """An environment with ``requirements`` (cached) and the spawnfix wheel (fresh)."""
+    """An environment installed from its lock (cached) with the spawnfix wheel (fresh)."""
     version = subprocess.run(
         [python, "-c", "import sys; print(sys.version.split()[0])"],
         stdout=subprocess.PIPE,
@@ -121,19 +152,36 @@ def cached_env(python: str, requirements: list[str], wheel: Path | None) -> Venv
         timeout=60,
         check=True,
     ).stdout.strip()
-    # Environments with and without spawnfix never share a folder.
-    key_source = json.dumps([version, sorted(requirements), wheel is not None])
+    minor = ".".join(version.split(".")[:2])
+    lock = locks.lock_path(minor, requirements)
+    mode = locks.mode()
+    if mode == "refresh" and lock not in _refreshed:
+        _write_lock(python, minor, requirements, lock)
+        _refreshed.add(lock)
+    elif not lock.exists():
+        if mode != "write":
+            raise RuntimeError(
+                f"no lock for Python {minor} with {sorted(requirements)}: {lock} is missing "
+                "(write it with SPAWNFIX_TEST_LOCKS=write: README, 'Test environments')"
+            )
+        _write_lock(python, minor, requirements, lock)
+    lock_text = lock.read_text()
+    # Environments with and without spawnfix never share a folder; a changed lock (or
+    # interpreter) is a new folder.
+    key_source = json.dumps([version, sorted(requirements), lock_text, wheel is not None])
     key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
     path = CACHE_ROOT / f"py{version}-{key}"
     marker = path / "spawnfix-requirements.json"
     if not marker.exists():
         venv = create(path, python)
-        if requirements:
-            venv.pip("install", *requirements)
+        venv.pip("install", "--no-deps", "-r", str(lock))
         marker.write_text(key_source)
     venv = Venv(path)
     if wheel is not None:
         venv.pip("install", "--no-deps", "--force-reinstall", str(wheel))
-        # spawnfix's dependencies, pinned by nothing else in these environments.
-        venv.pip("install", "wrapt", "cloudpickle")
+    check_against_lock(venv, lock)
     return venv
+
+
+# Locks rewritten by this run (SPAWNFIX_TEST_LOCKS=refresh rewrites each once).
+_refreshed: set[Path] = set()
