@@ -54,5 +54,5 @@ def test_a_package_missing_from_an_environment_fails_the_check(tmp_path):
     venv.pip("install", "--no-deps", "-r", str(lock))
     venvs.check_against_lock(venv, lock)
     venv.pip("uninstall", "-y", "cloudpickle")
-    with pytest.raises(RuntimeError, match="cloudpickle==.* is in the lock but not installed"):
+    with pytest.raises(RuntimeError, match=r"cloudpickle==.* is in the lock but not installed"):
         venvs.check_against_lock(venv, lock)

@@ -1,9 +1,10 @@
 """Fresh virtual environments with the built spawnfix wheel, created once and cached.
 
 Each environment is installed from its lock (``support.locks``), keyed by its interpreter
-and that lock, and lives under ``SPAWNFIX_TEST_VENVS`` (default ``~/.cache/spawnfix-test-venvs``) so that a second
-test run reuses it. spawnfix itself is (re)installed from the wheel built for this run,
-once per run, so a cached environment never tests stale code.
+and that lock, and lives under ``SPAWNFIX_TEST_VENVS`` (default
+``~/.cache/spawnfix-test-venvs``) so that a second test run reuses it. spawnfix itself is
+(re)installed from the wheel built for this run, once per run, so a cached environment
+never tests stale code.
 """
 
 from __future__ import annotations
