@@ -76,6 +76,13 @@ def install(reduction: "Any") -> None:
     forking_pickler = reduction.ForkingPickler
     original_dumps = forking_pickler.__dict__["dumps"].__func__
     original_dump = reduction.dump
+    from spawnfix.private_api import expects
+
+    if not (
+        expects(original_dumps, "multiprocessing.reduction:ForkingPickler.dumps")
+        and expects(original_dump, "multiprocessing.reduction:dump")
+    ):
+        return
 
     def dumps(cls: "Any", obj: "Any", protocol: "Any" = None) -> "Any":
         popen = _spawning_popen(reduction)

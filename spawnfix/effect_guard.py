@@ -218,6 +218,11 @@ def releasing_abandoned_semaphores(package: str = "multiprocessing") -> "Iterato
     except (ImportError, AttributeError):
         yield
         return
+    from spawnfix.private_api import expects
+
+    if not expects(original, "multiprocessing.resource_tracker:register"):
+        yield
+        return
     registered: list[str] = []
     mask_before: list[Any] = []
     rerun_thread = _thread.get_ident()

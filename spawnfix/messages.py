@@ -251,6 +251,12 @@ def _startup_fix(failure: "dict") -> str:
             "Fix: the workers cannot find that function or class in __main__: define it in "
             "a module (a .py file next to the script or notebook) and import it from there."
         )
+    if failure.get("phase") == "first task" and kind not in ("ModuleNotFoundError", "ImportError"):
+        return (
+            "Fix: a task's arguments cannot be rebuilt in a worker (their unpickling raises, "
+            "see the traceback): pass plain data (paths, numbers, arrays) and build the "
+            "object inside the task, or make its __reduce__/__setstate__ work in a worker."
+        )
     if kind in ("ModuleNotFoundError", "ImportError"):
         return (
             "Fix: the workers cannot import that module. A spawn or forkserver worker is a "

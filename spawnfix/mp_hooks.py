@@ -76,7 +76,11 @@ def install(spawn_module: "Any") -> None:
     """Wrap ``spawn_module.get_preparation_data``; a second call is a no-op."""
     if spawn_module.__name__ in _patched:
         return
+    from spawnfix.private_api import expects
+
     original = spawn_module.get_preparation_data
+    if not expects(original, "multiprocessing.spawn:get_preparation_data"):
+        return
     package = spawn_module.__name__.rpartition(".")[0] or "multiprocessing"
 
     def get_preparation_data(name: str) -> "dict[str, Any]":

@@ -200,6 +200,10 @@ def _distinct_descriptors(package: str) -> "Any":
     if type(popen).__module__ != f"{package}.popen_spawn_posix":
         return lambda: None
     original = popen.duplicate_for_child
+    from spawnfix.private_api import expects
+
+    if not expects(original, "multiprocessing.popen_spawn_posix:Popen.duplicate_for_child"):
+        return lambda: None
 
     def duplicate_for_child(descriptor: int) -> "Any":
         copy = os.dup(descriptor)

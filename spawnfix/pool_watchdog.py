@@ -12,10 +12,13 @@ the workers run:
   becomes ``watched_worker``, and each worker launch gets a ``StartupReporter`` in its
   preparation data (``add_startup_reporter``, called by ``spawnfix.mp_hooks``).
 - ``Pool._maintain_pool`` (the worker-handler thread, woken by every worker exit): when
-  ``STARTUP_DEATHS_TO_STOP`` workers have exited with a non-zero code and none has ever
-  got going, the pool's pending calls fail with ``WorkerStartupError`` carrying the
-  worker's own exception, later calls raise it too (``_check_running``), and the pool is
-  terminated.
+  ``STARTUP_DEATHS_TO_STOP`` workers have died of a failure that every replacement meets
+  again (before the user's code ran: re-running the main script, unpickling the process
+  object or the first task) and none has ever got going, the pool's pending calls fail
+  with ``WorkerStartupError`` carrying the worker's own exception, later calls raise it
+  too (``_check_running``), and the pool is terminated. A failure in the pool's own
+  ``initializer`` is left to the standard library, which replaces the worker: a transient
+  one recovers there (``watch_stops_pool``).
 - ``ProcessPoolExecutor`` already stops with ``BrokenProcessPool``, but loses the worker's
   exception; ``install_executor`` gives it back as the ``__cause__`` (Python 3.9+).
 
@@ -31,6 +34,7 @@ import sys
 
 from spawnfix.diagnostics import log_decision
 from spawnfix.startup_reports import (
+    PHASE_INITIALIZER,
     PREPARATION_KEY,
     STARTED,
     StartupReporter,
@@ -42,10 +46,9 @@ TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are s
 if TYPE_CHECKING:
     from typing import Any, Optional
 
-# Three workers in a row: one early death can be a one-off (a worker killed by the user or
-# the OOM killer while importing), two can still be chance on a loaded machine; three
-# deaths with no worker ever getting going is the same failure repeating, and it is
-# reached within a second or two of starting any pool.
+# Three workers in a row: one early death can be a one-off (a file read while another
+# process rewrites it), two can still be chance on a loaded machine; three deaths with no
+# worker ever getting going is the same failure repeating, reached within seconds.
 STARTUP_DEATHS_TO_STOP = 3
 
 # The pool module patched and the originals replaced there, for ``uninstall``.
@@ -74,7 +77,15 @@ def install(pool_module: "Any") -> None:
     """Patch ``pool_module`` (``multiprocessing.pool``); a second call is a no-op."""
     if _patched:
         return
+    from spawnfix.private_api import expects
+
     pool_class = pool_module.Pool
+    if not (
+        expects(pool_module.worker, "multiprocessing.pool:worker")
+        and expects(pool_class._maintain_pool, "multiprocessing.pool:Pool._maintain_pool")
+        and expects(pool_class._check_running, "multiprocessing.pool:Pool._check_running")
+    ):
+        return
     thread_pool_class = getattr(pool_module, "ThreadPool", None)
     original_init = pool_class.__init__
     original_maintain = pool_class.__dict__["_maintain_pool"].__func__
@@ -181,21 +192,43 @@ def _default_context(pool_module: "Any") -> "Any":
 
 
 def watch_stops_pool(watch: "StartupWatch", workers: "list") -> bool:
-    """Parent, worker-handler thread: read the workers' reports, count the workers that
-    died during startup, and stop the pool when they keep dying. True once stopped."""
+    """Parent, worker-handler thread: count the workers that died during startup of a
+    failure that repeats in every replacement, and stop the pool when they keep dying.
+    True once stopped.
+
+    The rule: a death counts when the worker failed before the user's code ran (re-running
+    the main script, unpickling the process object or its first task), or exited non-zero
+    without a report; a failure inside the pool's own ``initializer`` never counts, nor a
+    worker killed by a signal. The standard library replaces such workers and a transient
+    failure (a connection refused three times) recovers, so spawnfix leaves them alone.
+    """
     if watch.error is not None:
         return True
+    # Exit codes first, reports second: a worker writes its report before it exits, so
+    # every worker seen dead here has its report in the pipe when it is read.
+    dead = [
+        (worker.pid, worker.exitcode)
+        for worker in workers
+        if worker.exitcode not in (None, 0) and worker.pid not in watch.startup_exits
+    ]
     _read_reports(watch)
     if watch.got_going:
         return False
-    for worker in workers:
-        code = worker.exitcode
-        if code is None or code == 0 or worker.pid in watch.startup_exits:
+    for pid, code in dead:
+        failure = watch.failures.get(pid)
+        phase = failure["phase"] if failure else None
+        if phase == PHASE_INITIALIZER or (failure is None and code < 0):
+            log_decision(
+                "pool worker %s exited with code %s in %s: left to the standard library",
+                pid,
+                code,
+                phase or "a signal",
+            )
             continue
-        watch.startup_exits[worker.pid] = code
+        watch.startup_exits[pid] = code
         log_decision(
             "pool worker %s exited with code %s before it got going (%d in a row)",
-            worker.pid,
+            pid,
             code,
             len(watch.startup_exits),
         )
@@ -301,6 +334,11 @@ def install_executor(process_module: "Any") -> None:
     manager_class = getattr(process_module, "_ExecutorManagerThread", None)
     if _executor_patched or manager_class is None:
         return
+    from spawnfix.private_api import expects
+
+    key = "concurrent.futures.process:_ExecutorManagerThread.terminate_broken"
+    if not expects(manager_class.terminate_broken, key):
+        return
     executor_class = process_module.ProcessPoolExecutor
     original_init = executor_class.__init__
     original_terminate_broken = manager_class.terminate_broken
@@ -312,13 +350,14 @@ def install_executor(process_module: "Any") -> None:
         except Exception as error:  # fail open: the executor works as without spawnfix
             log_decision("executor startup reports not set up: %r", error)
 
-    def terminate_broken(self: "Any", cause: "Any") -> "Any":
+    def terminate_broken(self: "Any", cause: "Any" = None, *args: "Any", **kwargs: "Any") -> "Any":
+        # Arguments pass through as received: 3.14 added ``bpe_message``.
         if cause is None:
             try:
                 cause = _executor_startup_cause(self)
             except Exception as error:  # fail open: the standard library's error
                 log_decision("no startup cause for BrokenProcessPool: %r", error)
-        return original_terminate_broken(self, cause)
+        return original_terminate_broken(self, cause, *args, **kwargs)
 
     __init__.__wrapped__ = original_init  # type: ignore[attr-defined]
     terminate_broken.__wrapped__ = original_terminate_broken  # type: ignore[attr-defined]

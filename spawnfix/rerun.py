@@ -157,6 +157,13 @@ def _inherit_at_first_launch(spawn: "Any", plan: "RerunPlan") -> None:
 
 def take_over_main_fixup(spawn: "Any", plan: "RerunPlan") -> None:
     """Replace the main-module fix-up of ``spawn.prepare`` for its next (only) call."""
+    from spawnfix.private_api import expects
+
+    if not (
+        expects(spawn._fixup_main_from_path, "multiprocessing.spawn:_fixup_main_from_path")
+        and expects(spawn._fixup_main_from_name, "multiprocessing.spawn:_fixup_main_from_name")
+    ):
+        return
     original_from_path = spawn._fixup_main_from_path
     original_from_name = spawn._fixup_main_from_name
 

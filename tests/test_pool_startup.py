@@ -23,11 +23,6 @@ FAIL_FAST_SECONDS = 20
 
 # script -> (start methods where it fails, the child's exception text, the fix's words)
 FAILING = {
-    "initializer_raises": (
-        ("spawn", "forkserver", "fork"),
-        "ValueError: config.yaml has no 'model' section",
-        "the pool's initializer raised",
-    ),
     "import_fails_in_children": (
         ("spawn", "forkserver"),
         "ImportError: cannot import name 'fast_kernel' from 'accel' (workers only)",
@@ -91,6 +86,49 @@ def test_pool_hangs_without_spawnfix(main_env, tmp_path, script, start_method):
 
 
 @pytest.mark.parametrize("start_method", ("spawn", "forkserver", "fork"))
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_initializer_that_recovers_keeps_its_pool(envs, tmp_path, version, start_method):
+    """An initializer that fails three times, then succeeds: the standard library replaces
+    the workers and the pool completes; spawnfix's watchdog leaves it alone."""
+    python = envs.get(version).python
+    run = _run(python, "initializer_recovers", start_method, tmp_path, timeout=120)
+    assert run.result.returncode == 0, run.result.output
+    assert run.result.stdout == "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]\n", run.result.output
+    assert run.result.stderr.count("ConnectionRefusedError: database refused") == 3
+    assert "WorkerStartupError" not in run.result.stderr, run.result.output
+
+
+@pytest.mark.parametrize("start_method", ("spawn", "forkserver", "fork"))
+def test_initializer_that_recovers_natively(main_env, tmp_path, start_method):
+    """SPAWNFIX=0: the same pool completes (the reference for the test above)."""
+    run = _run(
+        main_env.python, "initializer_recovers", start_method, tmp_path, timeout=120, SPAWNFIX="0"
+    )
+    assert run.result.returncode == 0, run.result.output
+    assert run.result.stdout == "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]\n", run.result.output
+
+
+@pytest.mark.parametrize("spawnfix", ("1", "0"))
+def test_initializer_that_always_raises_is_left_to_the_standard_library(
+    main_env, tmp_path, spawnfix
+):
+    """An initializer that raises in every worker may be waiting for something that comes:
+    the pool keeps replacing workers, with and without spawnfix (both killed at the
+    timeout), and spawnfix never stops it."""
+    run = _run(
+        main_env.python,
+        "initializer_raises",
+        "spawn",
+        tmp_path,
+        timeout=NATIVE_HANG_SECONDS,
+        SPAWNFIX=spawnfix,
+    )
+    assert run.result.timed_out, run.result.output
+    assert "ValueError: config.yaml has no 'model' section" in run.result.stderr
+    assert "WorkerStartupError" not in run.result.stderr, run.result.output
+
+
+@pytest.mark.parametrize("start_method", ("spawn", "forkserver", "fork"))
 def test_killed_worker_is_replaced_as_natively(main_env, tmp_path, start_method):
     """A worker killed after serving tasks: replaced, the next map finishes, same output."""
     with_fix = _run(main_env.python, "worker_killed", start_method, tmp_path / "on")
@@ -116,7 +154,7 @@ def test_torch_multiprocessing_pool(envs, tmp_path, start_method):
     env = envs.get(ML_PYTHON, ML_REQUIREMENTS)
     run = _run(
         env.python,
-        "torch_initializer_raises",
+        "torch_initializer_unpicklable",
         start_method,
         tmp_path,
         timeout=120,
@@ -184,7 +222,7 @@ def _works_in_fork_server(script: str, start_method: str, version: str) -> bool:
     return raises_in_children and start_method == "forkserver" and _version(version) >= (3, 14)
 
 
-@pytest.mark.parametrize("start_method", ("spawn", "forkserver", "fork"))
+@pytest.mark.parametrize("start_method", ("spawn", "forkserver"))
 def test_pool_stopped_before_it_is_built(main_env, tmp_path, start_method):
     """The watchdog decides to stop a pool whose ``__init__`` has not finished (provoked:
     the script holds ``__init__``'s last step back until the watchdog fired): the pool is
@@ -218,7 +256,7 @@ def test_failing_pools_in_a_row_each_fail_fast(main_env, tmp_path, start_method)
     rounds = STRESS_ROUNDS[start_method]
     run = _run(
         main_env.python,
-        "initializer_raises_repeatedly",
+        "tasks_unpicklable_repeatedly",
         start_method,
         tmp_path,
         timeout=180,

@@ -1,9 +1,10 @@
-"""Guarded: a Pool whose initializer raises, built slowly on purpose.
+"""Guarded: a Pool whose initializer cannot be unpickled in the workers (spawn and
+forkserver), built slowly on purpose.
 
 The pool's worker-handler thread starts before ``Pool.__init__`` has finished. Here the
 last step of ``__init__`` (making the pool's finalizer) waits until spawnfix's watchdog
-has decided to stop the pool, which provokes the order that happened by chance with fast
-``fork`` workers: the pool is stopped before it is fully built. Run several times in one
+has decided to stop the pool, which provokes the order that happens by chance with fast
+workers: the pool is stopped before it is fully built. Run several times in one
 process (ROUNDS), each round must end with the watchdog's error.
 """
 import multiprocessing
@@ -33,8 +34,18 @@ def early_stop_finished():
     return any(not thread.is_alive() for thread in stoppers_started)
 
 
-def load_config():
+def _reconstruct_config():
     raise ValueError("config.yaml has no 'model' section")
+
+
+class LoadConfig:
+    """The initializer; rebuilding it in a worker raises (so every worker dies at start)."""
+
+    def __call__(self):
+        pass
+
+    def __reduce__(self):
+        return (_reconstruct_config, ())
 
 
 def square(x):
@@ -68,7 +79,7 @@ if __name__ == "__main__":
     rounds = int(os.environ.get("ROUNDS", "1"))
     for _ in range(rounds):
         try:
-            with context.Pool(2, initializer=load_config) as pool:
+            with context.Pool(2, initializer=LoadConfig()) as pool:
                 pool.map(square, range(10))
         except Exception as error:
             stopped += type(error).__name__ == "WorkerStartupError"
