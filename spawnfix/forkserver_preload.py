@@ -15,15 +15,23 @@ in source order, guarded or not, then the modules each child imports as it start
 the script's text starts a ``Pool``, a ``ProcessPoolExecutor`` or a ``DataLoader``
 (``CHILD_START_MODULES``: the pool module, the queues, the locks), are handed to the fork
 server: its preload list becomes
-``['__main__', 'spawnfix.run_preload']`` and the module names, the parent's ``sys.path``
-and the script's path travel in ``PRELOAD_VARIABLE`` (``encode_settings``).
+``['__main__', 'spawnfix.run_preload']`` followed by the settings, one entry each
+(``encode_settings``: ``spawnfix.run_preload:module:NAME``, ``...:script:PATH``). The
+fork server gets its preload list on its command line, as the standard library sends it
+(with the parent's ``sys.path``); nothing is put in the parent's environment.
 
 Fork-server side (``preload_in_fork_server``, run by importing ``spawnfix.run_preload``):
-each module is imported; one that raises (any exception) is skipped. If the fork server
-has more than one Python thread after an import (the module started one: forking it
-would be unsafe), the fork server re-executes itself without that module. Native threads
-started by extensions (torch starts one at import) are not counted: those libraries
-handle fork themselves, as they must under the ``fork`` start method. Each decision is logged
+the settings are read from the list ``forkserver.main`` is going through, which then ends
+there (a fork server without spawnfix cannot import the runner, and no import finds the
+settings' names: it preloads nothing more, as natively); ``sys.path`` is the parent's, as
+``forkserver.main`` received it. Each module is imported; one that raises (any exception)
+is skipped, and the exit handlers its import registered are removed (the fork server
+outlives the program: a module that saves its state at exit would overwrite what the
+program saved). If the fork server has more than one Python thread after an import (the
+module started one: forking it would be unsafe), the fork server re-executes itself
+without that module. Native threads started by extensions (torch starts one at import)
+are not counted: those libraries handle fork themselves, as they must under the ``fork``
+start method. Each decision is logged
 under ``SPAWNFIX_DEBUG``. Then the fork server imports spawnfix's own child side and reads
 and parses the main script once for all its children (each re-runs it), and is set to
 exit without tearing its modules down (``spawnfix.forkserver_exit``). Only
@@ -39,7 +47,6 @@ TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are s
 if TYPE_CHECKING:
     from typing import Any, Optional
 
-PRELOAD_VARIABLE = "SPAWNFIX_FORKSERVER_PRELOAD"
 SKIP_VARIABLE = "SPAWNFIX_FORKSERVER_SKIP"
 RUNNER_MODULE = "spawnfix.run_preload"
 DEFAULT_PRELOAD = ["__main__"]
@@ -63,9 +70,9 @@ def choose_preload(data: "dict[str, Any]") -> None:
     if not modules and not for_children:
         return
     global _default_preload_list
-    os.environ[PRELOAD_VARIABLE] = encode_settings([*modules, *for_children], sys.path, path)
+    settings = encode_settings([*modules, *for_children], path)
     # spawnfix's own list is not the program's choice (program_chose_preload).
-    server._preload_modules = _default_preload_list = [*DEFAULT_PRELOAD, RUNNER_MODULE]
+    server._preload_modules = _default_preload_list = [*DEFAULT_PRELOAD, RUNNER_MODULE, *settings]
     log_decision(
         "fork server will preload %s; for its children's start: %s",
         ", ".join(modules) or "nothing of the script's",
@@ -178,18 +185,24 @@ def imported_modules(statements: "list[Any]") -> "list[str]":
 
 def preload_in_fork_server() -> None:
     """Fork server: import the chosen modules; skip the ones that fail or start threads."""
-    modules, sys_path, main_path = decode_settings(os.environ.get(PRELOAD_VARIABLE, ""))
+    found = _settings_from_fork_server_main()
+    if found is None:
+        _log("fork server: no preload settings found (not started by forkserver.main)")
+        return
+    (modules, main_path), sys_path = found
     skipped = [name for name in os.environ.get(SKIP_VARIABLE, "").split(",") if name]
     if sys_path:
         sys.path[:] = sys_path
+    import atexit
+
     for name in modules:
         if name in skipped or name in sys.modules:
             continue
-        try:
-            __import__(name)
-        except Exception as error:
-            _log("fork server: skipped preloading %s, its import raised %r", name, error)
+        registered = _exit_handlers_registered_by(atexit, __import__, name)
+        if registered is None:
             continue
+        for handler in registered:
+            atexit.unregister(handler)
         if _thread_count() > 1:
             _restart_without(name, skipped)
     _prepare_for_children(main_path)
@@ -198,35 +211,71 @@ def preload_in_fork_server() -> None:
     exit_without_teardown()
 
 
-def encode_settings(modules: "list[str]", sys_path: "list[str]", main_path: "Optional[str]") -> str:
-    """The fork server's settings as one environment value: three ``;``-separated fields
-    (modules, ``sys.path``, the script's path), each a ``,``-separated list of strings
-    written as ``x`` and their UTF-8 in hex (so that ``''``, the current directory, is
-    kept). Not json: importing it costs the parent and the fork server 1-3 ms each."""
-    paths = [entry for entry in sys_path if isinstance(entry, str)]
-    fields = (modules, paths, [main_path] if main_path else [])
-    return ";".join(",".join(_hex(text) for text in field) for field in fields)
+def _exit_handlers_registered_by(atexit: "Any", importer: "Any", name: str) -> "Optional[list]":
+    # The exit handlers a module's import registers (None: the import raised, skipped).
+    registered: list = []
+    original = atexit.register
 
+    def register(function: "Any", *args: "Any", **kwargs: "Any") -> "Any":
+        registered.append(function)
+        return original(function, *args, **kwargs)
 
-def decode_settings(value: str) -> "tuple[list[str], list[str], Optional[str]]":
-    """What ``encode_settings`` encoded (nothing at all for an empty or garbled value)."""
+    atexit.register = register
     try:
-        modules, sys_path, main_path = (
-            [_unhex(text) for text in field.split(",") if text] for field in value.split(";")
-        )
-    except ValueError:
-        return [], [], None
-    return modules, sys_path, main_path[0] if main_path else None
+        importer(name)
+    except Exception as error:
+        _log("fork server: skipped preloading %s, its import raised %r", name, error)
+        return None
+    finally:
+        atexit.register = original
+    if registered:
+        _log("fork server: %s registered exit handlers; removed (the program runs its own)", name)
+    return registered
 
 
-def _hex(text: str) -> str:
-    return "x" + text.encode("utf-8", "surrogateescape").hex()
+def _settings_from_fork_server_main() -> "Optional[tuple[tuple[list[str], Optional[str]], Any]]":
+    # forkserver.main(listener_fd, alive_r, preload, main_path, sys_path) is importing the
+    # entries of ``preload`` one by one, this module's among them: read the entries after
+    # it, and end the list there so that main() does not try them as modules.
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "main" and frame.f_globals.get("__name__", "").endswith("forkserver"):
+            preload = frame.f_locals.get("preload")
+            if isinstance(preload, list) and RUNNER_MODULE in preload:
+                at = preload.index(RUNNER_MODULE)
+                settings = decode_settings(preload[at + 1 :])
+                del preload[at + 1 :]
+                return settings, frame.f_locals.get("sys_path")
+        frame = frame.f_back
+    return None
 
 
-def _unhex(text: str) -> str:
-    if not text.startswith("x"):
-        raise ValueError(text)
-    return bytes.fromhex(text[1:]).decode("utf-8", "surrogateescape")
+SETTING_PREFIX = RUNNER_MODULE + ":"
+
+
+def encode_settings(modules: "list[str]", main_path: "Optional[str]") -> "list[str]":
+    """The fork server's settings as entries of its preload list: no import finds a module
+    by these names, so a fork server without spawnfix ignores them as the standard library
+    ignores every preload entry that fails to import."""
+    entries = [f"{SETTING_PREFIX}module:{name}" for name in modules]
+    if main_path:
+        entries.append(f"{SETTING_PREFIX}script:{main_path}")
+    return entries
+
+
+def decode_settings(entries: "list[str]") -> "tuple[list[str], Optional[str]]":
+    """The modules and the script path that ``encode_settings`` wrote (others ignored)."""
+    modules, main_path = [], None
+    for entry in entries:
+        kind, _, value = entry[len(SETTING_PREFIX) :].partition(":")
+        if not entry.startswith(SETTING_PREFIX) or not value:
+            continue
+        if kind == "module":
+            modules.append(value)
+        elif kind == "script":
+            main_path = value
+    return modules, main_path
 
 
 # What every forkserver child of spawnfix's imports to prepare itself (re-run the main

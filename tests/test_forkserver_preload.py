@@ -236,8 +236,9 @@ def test_no_fork_server_without_children_or_with_the_programs_preload(envs, tmp_
 
 @pytest.mark.parametrize("version", ["3.11", "3.14", "3.15"])
 def test_fork_server_exits_without_tearing_its_modules_down(envs, tmp_path, version):
-    """The fork server of spawnfix's preload runs its exit handlers (a preloaded module's
-    among them) and then ends without the interpreter's teardown, which for torch holds
+    """The fork server of spawnfix's preload runs its exit handlers (not those a module it
+    preloaded registered: test_fork_server_never_runs_a_preloaded_module_exit_handler) and
+    then ends without the interpreter's teardown, which for torch holds
     the program's stdout and stderr open for about half a second after the program has
     ended. The parent exits as usual; so does a fork server the program preloaded itself
     (the teardown is seen there, so the probe does see one)."""
@@ -255,8 +256,44 @@ def test_fork_server_exits_without_tearing_its_modules_down(envs, tmp_path, vers
     parent = run.parent_pid
     (server,) = run.pids_for("imported") - {parent}
     assert events(run)[parent] == ["imported", "exit handler", "teardown"], run.markers
-    assert events(run)[server] == ["imported", "exit handler"], run.markers
+    assert events(run)[server] == ["imported"], run.markers
     own = _run(python, "exits", tmp_path / "own", OWN_PRELOAD="1")
     assert own.result.returncode == 0, own.result.output
     (server,) = own.pids_for("imported") - {own.parent_pid}
     assert events(own)[server] == ["imported", "exit handler", "teardown"], own.markers
+
+
+@pytest.mark.parametrize("spawnfix", ["1", "0"])
+@pytest.mark.parametrize("version", ["3.11", "3.14"])
+def test_fork_server_never_runs_a_preloaded_module_exit_handler(envs, tmp_path, version, spawnfix):
+    """A user module that saves its cache at exit, preloaded in the fork server: the fork
+    server, which exits after the program, must not save its own empty copy over the
+    program's (natively no fork server imports the module of a script run with -m)."""
+    python = envs.get(version).python
+    cache = tmp_path / "cache.json"
+    run = _run(
+        python,
+        "saves_at_exit",
+        tmp_path,
+        check_leftovers=True,
+        CACHE_FILE=str(cache),
+        SPAWNFIX=spawnfix,
+    )
+    assert (run.result.returncode, run.result.stdout) == (0, POOL_OUTPUT), run.result.output
+    assert run.result.leftovers == ()
+    saved = cache.read_text()
+    assert saved == '{"key0": 0, "key1": 1, "key2": 2, "key3": 3, "key4": 4}', saved
+
+
+@pytest.mark.parametrize("spawnfix", ["1", "0"])
+@pytest.mark.parametrize("version", ["3.11", "3.14"])
+def test_environment_unchanged_with_a_long_sys_path(envs, tmp_path, version, spawnfix):
+    """A forkserver Pool leaves the program's os.environ as it was (the fork server's
+    settings travel on its command line), also with a 104 KB sys.path; a subprocess
+    started afterwards runs."""
+    python = envs.get(version).python
+    run = _run(python, "environment_kept", tmp_path, SPAWNFIX=spawnfix)
+    assert run.result.returncode == 0, run.result.output
+    assert run.result.stdout == f"{POOL_OUTPUT}environment changed: []\nsubprocess ran\n", (
+        run.result.output
+    )
