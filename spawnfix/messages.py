@@ -149,6 +149,12 @@ def unknown_mode(raw: str) -> str:
     )
 
 
+def setting_not_understood(variable: str, raw: str) -> str:
+    """Logged under ``SPAWNFIX_DEBUG`` when another ``SPAWNFIX_*`` variable holds a value
+    spawnfix does not understand."""
+    return f"{variable}={raw!r} is not understood; using its default"
+
+
 def wandb_thread_start(script_path: str, line: int, text: str, start_method: str) -> str:
     """Default-mode warning when old wandb is switched to thread start."""
     return "\n".join(
