@@ -212,9 +212,12 @@ def _run_failing_open(hook, argument):
             hook = getattr(module, function)
         hook(argument)
     except Exception as error:
-        from spawnfix.diagnostics import log_decision
+        try:  # the handler must not raise either: the program's import goes on
+            from spawnfix.diagnostics import log_decision
 
-        log_decision("post-import hook %r failed and was skipped: %r", hook, error)
+            log_decision("post-import hook %r failed and was skipped: %r", hook, error)
+        except Exception:
+            pass
 
 
 def _bootstrapping_child():

@@ -18,7 +18,7 @@ import os
 import sys
 
 import spawnfix
-from spawnfix import config
+from spawnfix import config, messages
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ def doctor_report() -> list[str]:
     lines.append(
         f"mode: {settings.mode}{mode_note}; debug log: {'on' if settings.debug else 'off'}"
     )
+    lines.extend(messages.setting_not_understood(name, raw) for name, raw in settings.ignored)
     if spawnfix.is_active():
         lines.append(f"hook: active, started by {_hook_source()}")
     elif not settings.active:

@@ -18,6 +18,10 @@ starting the fork server ahead of need); ``SPAWNFIX_WARM=0`` only from the latte
 main script without effects (``spawnfix.parent_values``); they re-import it as before.
 ``SPAWNFIX_VALUE_LIMIT`` (bytes, or a number with ``k``, ``M`` or ``G``) is the largest
 pickled size of one value sent to a child.
+
+Reading fails open: a value spawnfix does not understand leaves that setting at its
+default (named under ``SPAWNFIX_DEBUG``, or warned about for ``SPAWNFIX``), and nothing
+here raises, whatever the environment holds.
 """
 
 import os
@@ -54,8 +58,8 @@ _SPELLINGS = {
     "false": OFF,
     "no": OFF,
 }
-_TRUE_DEBUG = {"1", "on", "true", "yes"}
-_FALSE_PRELOAD = {"0", "off", "false", "no"}
+_TRUE = {"1", "on", "true", "yes"}
+_FALSE = {"0", "off", "false", "no"}
 
 
 class Config:
@@ -63,6 +67,7 @@ class Config:
 
     __slots__ = (
         "debug",
+        "ignored",
         "mode",
         "preload",
         "raw_mode",
@@ -82,6 +87,7 @@ class Config:
         values: bool = True,
         value_limit: int = DEFAULT_VALUE_LIMIT,
         warm: bool = True,
+        ignored: "tuple[tuple[str, str], ...]" = (),
     ) -> None:
         self.mode = mode
         self.debug = debug
@@ -91,6 +97,8 @@ class Config:
         self.values = values
         self.value_limit = value_limit
         self.warm = warm and preload
+        # (variable, value) pairs not understood, left at their default (not SPAWNFIX's).
+        self.ignored = ignored
 
     @property
     def active(self) -> bool:
@@ -110,17 +118,47 @@ class Config:
 
 
 def parse(environ: "Mapping[str, str]") -> "Config":
-    """Turn environment variables into a ``Config``; unknown values fall back to ``on``."""
+    """Turn environment variables into a ``Config``; a value not understood leaves its
+    setting at the default (``on`` for the mode), and is listed in ``ignored``."""
     raw = environ.get(MODE_VARIABLE)
-    spelled = (raw or "").strip().lower()
-    mode = _SPELLINGS.get(spelled)
-    understood = mode is not None
-    debug = environ.get(DEBUG_VARIABLE, "").strip().lower() in _TRUE_DEBUG
-    preload = environ.get(PRELOAD_VARIABLE, "").strip().lower() not in _FALSE_PRELOAD
-    values = environ.get(VALUES_VARIABLE, "").strip().lower() not in _FALSE_PRELOAD
+    mode = _SPELLINGS.get(_spelling(raw or ""))
+    ignored: list[tuple[str, str]] = []
+
+    def switch(name: str, default: bool) -> bool:
+        value = parse_switch(environ.get(name, ""), default)
+        if value is None:
+            ignored.append((name, environ[name]))
+            return default
+        return value
+
+    debug = switch(DEBUG_VARIABLE, False)
+    preload = switch(PRELOAD_VARIABLE, True)
+    values = switch(VALUES_VARIABLE, True)
+    warm = switch(WARM_VARIABLE, True)
     limit = parse_size(environ.get(VALUE_LIMIT_VARIABLE, ""), DEFAULT_VALUE_LIMIT)
-    warm = environ.get(WARM_VARIABLE, "").strip().lower() not in _FALSE_PRELOAD
-    return Config(mode or ON, debug, raw, understood, preload, values, limit, warm)
+    if limit is None:
+        ignored.append((VALUE_LIMIT_VARIABLE, environ[VALUE_LIMIT_VARIABLE]))
+        limit = DEFAULT_VALUE_LIMIT
+    return Config(
+        mode or ON, debug, raw, mode is not None, preload, values, limit, warm, tuple(ignored)
+    )
+
+
+def _spelling(raw: str) -> str:
+    return raw.strip().lower()
+
+
+def parse_switch(raw: str, default: bool) -> "bool | None":
+    """``True`` for ``1``/``on``/``true``/``yes``, ``False`` for ``0``/``off``/``false``/
+    ``no``, ``default`` for an empty value, None for anything else."""
+    spelled = _spelling(raw)
+    if not spelled:
+        return default
+    if spelled in _TRUE:
+        return True
+    if spelled in _FALSE:
+        return False
+    return None
 
 
 # Set in the environment once the unknown-mode warning was given: children inherit it.
@@ -144,17 +182,26 @@ def warn_unknown_mode(raw: str) -> None:
 _UNITS = {"k": 2**10, "m": 2**20, "g": 2**30}
 
 
-def parse_size(raw: str, default: int) -> int:
+def parse_size(raw: str, default: int) -> "int | None":
     """``"1000"``, ``"64M"``, ``"1.5G"`` (``KiB``/``MB`` spellings too) as bytes; ``default``
-    for an empty or unreadable value."""
-    text = raw.strip().lower().rstrip("ib")
+    for an empty value; None for anything else (negative, infinite, not a number)."""
+    text = _spelling(raw)
+    for suffix in ("ib", "b"):
+        if text.endswith(suffix):
+            text = text[: -len(suffix)]
+            break
     if not text:
         return default
     factor = _UNITS.get(text[-1], 1)
+    if factor != 1:
+        text = text[:-1]
     try:
-        return int(float(text.rstrip("kmg")) * factor)
-    except ValueError:
-        return default
+        size = float(text) * factor
+    except ValueError:  # also for text float() cannot encode
+        return None
+    if not 0 <= size < float("inf"):  # nan, negative or infinite
+        return None
+    return int(size)
 
 
 # The process-wide configuration, read on first use; tests in the same process may
@@ -166,12 +213,33 @@ def current() -> "Config":
     """Return the configuration of this process, reading the environment on first use."""
     global _current
     if _current is None:
-        _current = parse(os.environ)
+        _current = _read_failing_open()
+        _report_ignored(_current)
     return _current
 
 
 def reload() -> "Config":
     """Read the environment again (for tests and for ``spawnfix doctor``)."""
     global _current
-    _current = parse(os.environ)
+    _current = _read_failing_open()
+    _report_ignored(_current)
     return _current
+
+
+def _read_failing_open() -> "Config":
+    try:
+        return parse(os.environ)
+    except Exception:  # fail open: the defaults, never an error at the program's import
+        return Config(ON, False, None, True)
+
+
+def _report_ignored(settings: "Config") -> None:
+    # Called once _current is set: log_decision asks current() whether to write.
+    try:
+        from spawnfix import messages
+        from spawnfix.diagnostics import log_decision
+
+        for name, raw in settings.ignored:
+            log_decision("%s", messages.setting_not_understood(name, raw))
+    except Exception:
+        pass

@@ -25,14 +25,18 @@ _warned_topics: "set" = set()
 
 
 def log_decision(message: str, *args: "Any") -> None:
-    """Record one decision (``message % args``) on the ``spawnfix`` logger."""
-    if _debugging():
-        _install_debug_handler()
-    elif "logging" not in sys.modules:
-        return
-    import logging
+    """Record one decision (``message % args``) on the ``spawnfix`` logger; never raises,
+    since fail-open handlers call it."""
+    try:
+        if _debugging():
+            _install_debug_handler()
+        elif "logging" not in sys.modules:
+            return
+        import logging
 
-    logging.getLogger(LOGGER_NAME).debug(message, *args)
+        logging.getLogger(LOGGER_NAME).debug(message, *args)
+    except Exception:
+        pass
 
 
 def _debugging() -> bool:

@@ -16,6 +16,10 @@ reads is assigned by a statement that cannot stay outside (it starts processes, 
 loop or ``with`` block) or after the program starts processes (keeping it outside would
 run it earlier), or a function declares ``global`` a name that the moved code assigns.
 Needs libcst (``pip install 'spawnfix[fix]'``).
+
+A file is read as Python reads it (its coding declaration or BOM, ``tokenize.detect_encoding``)
+and written back in that encoding, with its BOM and its line ending; a file with mixed line
+endings is written with its first one throughout.
 """
 
 from __future__ import annotations
@@ -59,6 +63,44 @@ class FixResult:
                 tofile=self.path,
             )
         )
+
+
+class SourceFile:
+    """A script's text, with ``\n`` line endings, and how to write it back as it was."""
+
+    def __init__(self, text: str, encoding: str, newline: str) -> None:
+        self.text = text
+        self.encoding = encoding  # "utf-8-sig" for a file that starts with a BOM
+        self.newline = newline
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SourceFile:
+        """Decode ``data`` as Python would; raises ``SyntaxError`` for an unknown or
+        conflicting coding declaration, ``UnicodeDecodeError`` for bytes it does not fit."""
+        import tokenize
+
+        # The first two lines, ended by \r too (tokenize's readline would take a whole
+        # old-Mac file for its first line).
+        lines = iter(data.splitlines(keepends=True)[:2])
+        encoding, _ = tokenize.detect_encoding(lambda: next(lines, b""))
+        raw = data.decode(encoding)
+        text = raw.replace("\r\n", "\n").replace("\r", "\n")
+        return cls(text, encoding, _first_newline(raw))
+
+    def to_bytes(self, text: str) -> bytes:
+        """``text`` (``\n`` line endings) as the file's bytes: its encoding, BOM and newline."""
+        if self.newline != "\n":
+            text = text.replace("\n", self.newline)
+        return text.encode(self.encoding)
+
+
+def _first_newline(raw: str) -> str:
+    for index, character in enumerate(raw):
+        if character == "\n":
+            return "\n"
+        if character == "\r":
+            return "\r\n" if raw[index + 1 : index + 2] == "\n" else "\r"
+    return "\n"
 
 
 def plan_fix(path: str, source: str) -> FixResult:
@@ -505,12 +547,17 @@ def run(paths: list[str], write: bool = False, force: bool = False) -> int:
         return 2
     status = 0
     for path in static_check.python_files(paths):
-        with open(path, encoding="utf-8") as handle:
-            source = handle.read()
         try:
-            result = plan_fix(path, source)
+            with open(path, "rb") as handle:
+                file = SourceFile.from_bytes(handle.read())
+        except (OSError, SyntaxError, UnicodeDecodeError) as error:
+            print(messages.fix_cannot_read(path, error), file=sys.stderr)
+            status = 1
+            continue
+        try:
+            result = plan_fix(path, file.text)
         except SyntaxError as error:
-            print(f"{path}: cannot parse: {error}", file=sys.stderr)
+            print(messages.fix_cannot_parse(path, error), file=sys.stderr)
             status = 1
             continue
         if not result.changed:
@@ -520,8 +567,14 @@ def run(paths: list[str], write: bool = False, force: bool = False) -> int:
             status = 1
             continue
         if write:
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(result.new_source)
+            try:
+                data = file.to_bytes(result.new_source)
+            except UnicodeEncodeError as error:
+                print(messages.fix_cannot_write(path, error), file=sys.stderr)
+                status = 1
+                continue
+            with open(path, "wb") as handle:
+                handle.write(data)
             print(f"fixed {path}", file=sys.stderr)
         else:
             sys.stdout.write(result.diff())

@@ -149,6 +149,12 @@ def unknown_mode(raw: str) -> str:
     )
 
 
+def setting_not_understood(variable: str, raw: str) -> str:
+    """Logged under ``SPAWNFIX_DEBUG`` when another ``SPAWNFIX_*`` variable holds a value
+    spawnfix does not understand."""
+    return f"{variable}={raw!r} is not understood; using its default"
+
+
 def wandb_thread_start(script_path: str, line: int, text: str, start_method: str) -> str:
     """Default-mode warning when old wandb is switched to thread start."""
     return "\n".join(
@@ -367,6 +373,31 @@ FIX_NEEDS_LIBCST = (
     "spawnfix fix needs libcst, which keeps comments and formatting: "
     "pip install 'spawnfix[fix]' (or pip install libcst)"
 )
+
+
+def fix_cannot_read(path: str, error: Exception) -> str:
+    """Said by ``spawnfix fix`` for a file it cannot read or decode (one line)."""
+    reason = _one_line(error)
+    if isinstance(error, UnicodeDecodeError):
+        reason += (
+            "; if the file is not UTF-8, declare its encoding on line 1 or 2 "
+            "(`# -*- coding: latin-1 -*-`)"
+        )
+    return f"{path}: not fixed, cannot read it as Python source: {reason}"
+
+
+def fix_cannot_parse(path: str, error: SyntaxError) -> str:
+    """Said by ``spawnfix fix`` for a file that is not valid Python."""
+    return f"{path}: cannot parse: {_one_line(error)}"
+
+
+def fix_cannot_write(path: str, error: Exception) -> str:
+    """Said by ``spawnfix fix`` when the rewrite does not fit the file's encoding."""
+    return f"{path}: not fixed, the rewrite cannot be written in its encoding: {_one_line(error)}"
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def fix_refused(path: str, problems: "Sequence[str]") -> str:

@@ -440,3 +440,72 @@ def test_check_names_the_python_a_newer_syntax_needs(fix_env, envs, tmp_path):
     new = spawnfix_cli(envs.get("3.15"), ["check", str(script)], tmp_path)
     assert new.returncode == 1, new.output
     assert f"{script}:3:6: SPX001 mp.Pool() creates a process Pool" in new.stdout, new.output
+
+
+# A latin-1 script with its coding declaration, and what fix --write must make of it.
+LATIN_1_SCRIPT = """\
+# -*- coding: latin-1 -*-
+import multiprocessing
+
+
+def greet(name):
+    return "caf\u00e9 " + name
+
+
+with multiprocessing.get_context("spawn").Pool(2) as pool:
+    print(ascii(pool.map(greet, ["Zo\u00eb", "Ana\u00efs"])))
+"""
+LATIN_1_FIXED = """\
+# -*- coding: latin-1 -*-
+import multiprocessing
+
+
+def greet(name):
+    return "caf\u00e9 " + name
+
+
+if __name__ == "__main__":
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        print(ascii(pool.map(greet, ["Zo\u00eb", "Ana\u00efs"])))
+"""
+LATIN_1_OUTPUT = "['caf\\xe9 Zo\\xeb', 'caf\\xe9 Ana\\xefs']\n"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "newline"),
+    [("latin-1", "\n"), ("latin-1", "\r\n"), ("utf-8", "\r\n"), ("utf-8-sig", "\r\n")],
+    ids=["latin-1", "latin-1-crlf", "crlf", "bom-crlf"],
+)
+def test_fix_write_keeps_encoding_and_line_endings(fix_env, tmp_path, encoding, newline):
+    """Byte for byte, only the inserted guard (and the indentation it brings) changes;
+    the fixed script runs without spawnfix."""
+    declared = "utf-8" if encoding == "utf-8-sig" else encoding
+    source = LATIN_1_SCRIPT.replace("latin-1", declared)
+    expected = LATIN_1_FIXED.replace("latin-1", declared)
+    script = tmp_path / "greet.py"
+    script.write_bytes(source.replace("\n", newline).encode(encoding))
+    result = spawnfix_cli(fix_env, ["fix", "--write", "greet.py"], tmp_path)
+    assert result.returncode == 0, result.output
+    assert script.read_bytes() == expected.replace("\n", newline).encode(encoding)
+    run = run_python(fix_env.python, ["greet.py"], tmp_path, timeout=60, SPAWNFIX="0")
+    assert run.returncode == 0 and run.stdout == LATIN_1_OUTPUT, run.output
+
+
+def test_fix_names_a_file_it_cannot_decode(fix_env, tmp_path):
+    """One line naming the file, no traceback, exit 1; the other files are still fixed."""
+    (tmp_path / "a_undeclared.py").write_bytes(
+        LATIN_1_SCRIPT.replace("# -*- coding: latin-1 -*-\n", "").encode("latin-1")
+    )
+    (tmp_path / "b_unknown.py").write_bytes(
+        LATIN_1_SCRIPT.replace("latin-1", "klingon").encode("latin-1")
+    )
+    (tmp_path / "c_fine.py").write_bytes(LATIN_1_SCRIPT.encode("latin-1"))
+    before = {path.name: path.read_bytes() for path in tmp_path.glob("[ab]_*.py")}
+    result = spawnfix_cli(fix_env, ["fix", "--write", "."], tmp_path)
+    assert result.returncode == 1, result.output
+    assert "Traceback" not in result.stderr, result.output
+    for name in before:
+        (line,) = [line for line in result.stderr.splitlines() if name in line]
+        assert "not fixed, cannot read it as Python source" in line, result.output
+        assert (tmp_path / name).read_bytes() == before[name]
+    assert (tmp_path / "c_fine.py").read_bytes() == LATIN_1_FIXED.encode("latin-1")
