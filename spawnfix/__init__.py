@@ -87,6 +87,10 @@ _PARENT_HOOKS = (
     ("multiprocessing", "thread_sites:install"),
     ("multiprocess", "thread_sites:install"),
     ("billiard", "thread_sites:install"),
+    # Which start methods the program chooses itself (its children are then spawn's).
+    ("multiprocessing", "start_method_choice:install"),
+    ("multiprocess", "start_method_choice:install"),
+    ("billiard", "start_method_choice:install"),
     # A script that will start forkserver children gets its fork server now, so that its
     # preload imports beside the program's own (spawnfix.warm_forkserver).
     ("multiprocessing", "warm_forkserver:warm_if_needed"),

@@ -14,8 +14,11 @@ for the whole life of the process.
 ``SPAWNFIX_DEBUG=1`` logs every decision through the ``spawnfix`` logger to stderr.
 ``SPAWNFIX_PRELOAD=0`` stops spawnfix from extending the fork server's preload (and from
 starting the fork server ahead of need); ``SPAWNFIX_WARM=0`` only from the latter.
-``SPAWNFIX_VALUES=0`` stops children from receiving the parent's values and re-running the
-main script without effects (``spawnfix.parent_values``); they re-import it as before.
+``SPAWNFIX_VALUES`` says which children get the parent's values and re-run the main script
+without effects (``spawnfix.parent_values``), as under fork: ``auto`` (the default, also
+``1``/``on``) those of programs written for fork (an unguarded script; a start method the
+program did not choose), ``fork`` every child, ``spawn`` only an unguarded script's (it
+cannot run otherwise), ``0``/``off`` none (children re-import the script as before).
 ``SPAWNFIX_VALUE_LIMIT`` (bytes, or a number with ``k``, ``M`` or ``G``) is the largest
 pickled size of one value sent to a child.
 
@@ -59,6 +62,11 @@ _SPELLINGS = {
     "no": OFF,
 }
 _TRUE = {"1", "on", "true", "yes"}
+# SPAWNFIX_VALUES: which children get fork's values (``Config.children``).
+AUTO = "auto"
+FORK = "fork"
+SPAWN = "spawn"
+_CHILDREN_SPELLINGS = {"auto": AUTO, "fork": FORK, "always": FORK, "spawn": SPAWN}
 _FALSE = {"0", "off", "false", "no"}
 
 
@@ -66,6 +74,7 @@ class Config:
     """What spawnfix should do in this process, decided from the environment."""
 
     __slots__ = (
+        "children",
         "debug",
         "ignored",
         "mode",
@@ -88,6 +97,7 @@ class Config:
         value_limit: int = DEFAULT_VALUE_LIMIT,
         warm: bool = True,
         ignored: "tuple[tuple[str, str], ...]" = (),
+        children: str = AUTO,
     ) -> None:
         self.mode = mode
         self.debug = debug
@@ -95,6 +105,8 @@ class Config:
         self.understood = understood
         self.preload = preload
         self.values = values
+        # Which children get fork's values when ``values`` is on: AUTO, FORK or SPAWN.
+        self.children = children
         self.value_limit = value_limit
         self.warm = warm and preload
         # (variable, value) pairs not understood, left at their default (not SPAWNFIX's).
@@ -113,7 +125,7 @@ class Config:
     def __repr__(self) -> str:
         return (
             f"Config(mode={self.mode!r}, debug={self.debug!r}, raw_mode={self.raw_mode!r}, "
-            f"preload={self.preload!r}, values={self.values!r})"
+            f"preload={self.preload!r}, values={self.values!r}, children={self.children!r})"
         )
 
 
@@ -133,14 +145,26 @@ def parse(environ: "Mapping[str, str]") -> "Config":
 
     debug = switch(DEBUG_VARIABLE, False)
     preload = switch(PRELOAD_VARIABLE, True)
-    values = switch(VALUES_VARIABLE, True)
+    children = _CHILDREN_SPELLINGS.get(_spelling(environ.get(VALUES_VARIABLE, "")), AUTO)
+    values = True
+    if _spelling(environ.get(VALUES_VARIABLE, "")) not in _CHILDREN_SPELLINGS:
+        values = switch(VALUES_VARIABLE, True)
     warm = switch(WARM_VARIABLE, True)
     limit = parse_size(environ.get(VALUE_LIMIT_VARIABLE, ""), DEFAULT_VALUE_LIMIT)
     if limit is None:
         ignored.append((VALUE_LIMIT_VARIABLE, environ[VALUE_LIMIT_VARIABLE]))
         limit = DEFAULT_VALUE_LIMIT
     return Config(
-        mode or ON, debug, raw, mode is not None, preload, values, limit, warm, tuple(ignored)
+        mode or ON,
+        debug,
+        raw,
+        mode is not None,
+        preload,
+        values,
+        limit,
+        warm,
+        tuple(ignored),
+        children,
     )
 
 
@@ -235,6 +259,8 @@ def _read_failing_open() -> "Config":
 
 def _report_ignored(settings: "Config") -> None:
     # Called once _current is set: log_decision asks current() whether to write.
+    if not settings.ignored:
+        return  # nothing to say: no module imported for it (every process reads this)
     try:
         from spawnfix import messages
         from spawnfix.diagnostics import log_decision

@@ -39,6 +39,11 @@ COMPOUND = "compound"
 _DYNAMIC_GUARD_WORDS = ("__name__", "current_process", "parent_process", "MainProcess")
 
 
+# Calls and keywords by which a program names its start method (``named_start_methods``).
+_METHOD_CALLS = frozenset({"get_context", "set_start_method"})
+_METHOD_KEYWORDS = frozenset({"mp_context", "multiprocessing_context", "start_method"})
+
+
 class TopLevelStatement:
     """One statement of the main script's module body, with the lines it spans."""
 
@@ -104,6 +109,27 @@ class MainScript:
             if _reads_module_name(node):
                 return True
         return False
+
+    @property
+    def named_start_methods(self) -> "set[Optional[str]]":
+        """The start methods the source names anywhere: the first argument of
+        ``get_context``/``set_start_method``, the value of ``mp_context=``,
+        ``multiprocessing_context=`` and ``start_method=``; None for one that is not a
+        string literal (``get_context(args.method)``)."""
+        import _ast
+
+        found: set[Optional[str]] = set()
+        for node in walk(self.tree):
+            if not isinstance(node, _ast.Call):
+                continue
+            func = node.func
+            name = getattr(func, "attr", None) or getattr(func, "id", None)
+            values = list(node.args[:1]) if name in _METHOD_CALLS else []
+            values += [kw.value for kw in node.keywords if kw.arg in _METHOD_KEYWORDS]
+            for value in values:
+                literal = isinstance(value, _ast.Constant) and isinstance(value.value, str)
+                found.add(value.value if literal else None)
+        return found
 
     def statement_at(self, line: int) -> "Optional[TopLevelStatement]":
         """Return the top-level statement whose lines include ``line``."""

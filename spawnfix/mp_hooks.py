@@ -91,14 +91,15 @@ def install(spawn_module: "Any") -> None:
             _choose_fork_server_preload(data)
         caller_module = caller.f_globals.get("__name__", "")
         try:
-            prepare_child_data(data, name, start_method_of_caller(caller_module, data), package)
+            start_method = start_method_of_caller(caller_module, data)
+            prepare_child_data(data, name, start_method, package)
         except (UnguardedMainError, UnguardedMainWarning):
             raise  # strict mode, or the warning turned into an error by a filter
         except Exception as error:  # fail open: the child starts as it would without us
             log_decision("spawn-site check failed, child started unchanged: %r", error)
         _add_startup_reporter(data, caller)
         _add_inherited_config(data, name, caller_module)
-        _add_parent_values(data, name, package)
+        _add_parent_values(data, name, package, start_method_of_caller(caller_module, data))
         return data
 
     get_preparation_data.__wrapped__ = original  # type: ignore[attr-defined]
@@ -154,10 +155,12 @@ def _sends_values() -> bool:
     return mode.values and mode.mode != config.STRICT
 
 
-def _add_parent_values(data: "dict[str, Any]", name: str, package: str) -> None:
+def _add_parent_values(data: "dict[str, Any]", name: str, package: str, start_method: str) -> None:
     # The parent's globals at start(): __main__'s when the child re-runs the script
-    # under a plan, the user's own modules' always.
+    # under a plan; the user's own modules' for every child of a program written for fork.
     if name == FORKSERVER_PRELOAD_CALL or not _sends_values():
+        return
+    if PREPARATION_KEY not in data and not guarded_children_get_fork_values(start_method, package):
         return
     try:
         from spawnfix import parent_values
@@ -249,7 +252,7 @@ def prepare_child_data(
         log_decision("main script %r is not a file: the child will not re-run it", path)
         return
     if name != FORKSERVER_PRELOAD_CALL and _plan_for_guarded_text(
-        main_module, path, data, name, package
+        main_module, path, data, name, package, start_method
     ):
         return
     script = main_script.load_script(path)
@@ -275,7 +278,7 @@ def prepare_child_data(
         if name == FORKSERVER_PRELOAD_CALL and keeps_guarded_main_in_fork_server(script):
             log_decision("the fork server may preload the guarded main script")
         else:
-            _attach_guarded_plan(data, name, package, script.path, script.digest)
+            _attach_guarded_plan(data, name, package, script.path, script.digest, start_method)
         return
 
     needs_plan = statement is not None or bool(start_method_lines)
@@ -312,7 +315,12 @@ def prepare_child_data(
 
 
 def _plan_for_guarded_text(
-    main_module: object, path: str, data: "dict[str, Any]", name: str, package: str
+    main_module: object,
+    path: str,
+    data: "dict[str, Any]",
+    name: str,
+    package: str,
+    start_method: str,
 ) -> bool:
     # The common guarded launch, decided from the script's text without parsing it
     # (main_script.source_if_site_in_main_guard): what the parse would decide for a
@@ -326,23 +334,40 @@ def _plan_for_guarded_text(
         return False
     log_decision("spawn site inside the main guard of %s (read from the text)", path)
     script_path = main_script.absolute_path(path)
-    _attach_guarded_plan(data, name, package, script_path, main_script.source_digest(source))
+    digest = main_script.source_digest(source)
+    _attach_guarded_plan(data, name, package, script_path, digest, start_method)
     return True
 
 
 def _attach_guarded_plan(
-    data: "dict[str, Any]", name: str, package: str, path: str, digest: str
+    data: "dict[str, Any]", name: str, package: str, path: str, digest: str, start_method: str
 ) -> None:
     # A guarded site: the plan sent before, or, with values, a plan by which the child
     # re-runs the script without effects and gets the parent's values
     # (spawnfix.parent_values) instead of re-importing it.
-    if _sent_plan is not None:
+    if _repair_plan_sent and _sent_plan is not None:
         _attach_plan(data, name, _sent_plan, package, "as sent before")
-    elif _sends_values():
+    elif _sends_values() and guarded_children_get_fork_values(start_method, package):
         from spawnfix.rerun import RerunPlan
 
         plan = RerunPlan(path, digest, None, None)
         _attach_plan(data, name, plan, package, "for the parent's values")
+    else:
+        log_decision(
+            "guarded program chose %s itself: its children import the script, as natively",
+            start_method,
+        )
+
+
+def guarded_children_get_fork_values(start_method: str, package: str) -> bool:
+    """Whether a guarded program's child started with ``start_method`` gets the parent's
+    values (``SPAWNFIX_VALUES``: ``auto`` decides by ``spawnfix.start_method_choice``)."""
+    children = config.current().children
+    if children != config.AUTO:
+        return children == config.FORK
+    from spawnfix import start_method_choice
+
+    return start_method_choice.written_for_fork(start_method, package)
 
 
 def keeps_guarded_main_in_fork_server(script: "Any") -> bool:
@@ -364,9 +389,26 @@ def keeps_guarded_main_in_fork_server(script: "Any") -> bool:
         return False
     if not _sends_values() or not config.current().preload:
         return True
+    if not _forkserver_children_get_fork_values(script):
+        return True  # a program that chose forkserver: its fork server imports it, as natively
     from spawnfix import forkserver_preload
 
     return forkserver_preload.program_chose_preload() or script.observes_its_module_name
+
+
+def _forkserver_children_get_fork_values(script: "Any") -> bool:
+    # At the first forkserver launch the program has chosen its method or not. Ahead of
+    # need (spawnfix.warm_forkserver, at ``import multiprocessing``) it may not have yet:
+    # a source that names "forkserver", or a method it does not spell out, will choose it.
+    children = config.current().children
+    if children != config.AUTO:
+        return children == config.FORK
+    if not starting_ahead_of_need:
+        return guarded_children_get_fork_values("forkserver", "multiprocessing")
+    names = script.named_start_methods if script.tree is not None else {None}
+    if "forkserver" in names or None in names:
+        return False
+    return guarded_children_get_fork_values("forkserver", "multiprocessing")
 
 
 def _attach_plan(

@@ -9,8 +9,6 @@ checks them on each Python of the matrix. Not covered: a function whose paramete
 their names but change their meaning.
 """
 
-from spawnfix.diagnostics import log_decision
-
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
@@ -44,6 +42,9 @@ EXPECTED = {
     "multiprocessing.reduction:ForkingPickler.dumps": ("cls", "obj", "protocol"),
     "multiprocessing.reduction:dump": ("obj", "file", "protocol"),
     "concurrent.futures.process:_ExecutorManagerThread.terminate_broken": ("self", "cause"),
+    "multiprocessing.context:BaseContext.get_context": ("self", "method"),
+    "multiprocessing.context:DefaultContext.get_context": ("self", "method"),
+    "multiprocessing.context:DefaultContext.set_start_method": ("self", "method"),
 }
 
 
@@ -64,5 +65,7 @@ def expects(function: "Any", key: str) -> bool:
         found = ()
     if found[: len(wanted)] == wanted:
         return True
+    from spawnfix.diagnostics import log_decision
+
     log_decision("%s has parameters %s, not %s: left alone", key, found, wanted)
     return False

@@ -230,6 +230,14 @@ def test_children_of_multiprocessing_forks_get_the_parents_values(envs, tmp_path
     assert "bootstrapping phase" in native.result.stderr, native.result.output
 
 
+GUARDED_FORK_OUTPUT = [
+    "banner: module level",
+    "first describe(process) scale=10 labels=['cat', 'dog'] name=set in main "
+    "mode=fast limits={'depth': 3} one list=True in table=True pair=True module alias=True",
+    "[(0, 'second describe(0)'), (10, 'second describe(1)'), (40, 'second describe(2)')]",
+]
+
+
 @pytest.mark.parametrize("invocation", [FILE, MODULE])
 @pytest.mark.parametrize("version", matrix_pythons())
 def test_guarded_children_see_the_parents_values(envs, tmp_path, version, invocation):
@@ -237,7 +245,9 @@ def test_guarded_children_see_the_parents_values(envs, tmp_path, version, invoca
     a second name for a list reach the children; an object that several globals hold
     (a list inside a dict, two dicts holding each other, one dict under two names of a
     user module) is one object there too; the Process runs the definition the parent had
-    at ``start()``."""
+    at ``start()``. Here the program chose spawn and forkserver itself, and
+    ``SPAWNFIX_VALUES=fork`` asks for fork's values anyway (the mechanism); by default
+    such a program keeps spawn's children (test_guarded_program_that_chose_spawn_...)."""
     python = envs.get(version).python
 
     def seen(method: str, **env: str) -> dict:
@@ -245,40 +255,92 @@ def test_guarded_children_see_the_parents_values(envs, tmp_path, version, invoca
 
     reference = seen("fork", SPAWNFIX="0")
     assert reference["exit"] == 0, reference
-    assert reference["stdout"] == [
-        "banner: module level",
-        "first describe(process) scale=10 labels=['cat', 'dog'] name=set in main "
-        "mode=fast limits={'depth': 3} one list=True in table=True pair=True module alias=True",
-        "[(0, 'second describe(0)'), (10, 'second describe(1)'), (40, 'second describe(2)')]",
-    ]
-    assert seen("spawn") == reference
+    assert reference["stdout"] == GUARDED_FORK_OUTPUT
+    assert seen("spawn", SPAWNFIX_VALUES="fork") == reference
     # On 3.14+ the fork server gets the script's imports, not the script: its top level
     # (the banner) does not run there a second time.
-    assert seen("forkserver") == reference
-    native = observe(
-        python, "guarded_values", "spawn", tmp_path / "native", invocation, SPAWNFIX="0"
-    )
-    assert times(native["stdout"], "banner: module level") > 1, native
-    # Natively the workers print their banner whenever they start (in any order) and see
-    # the import-time scale of 1.
-    pool_lines = [line for line in native["stdout"] if line.startswith("[(0, ")]
-    assert pool_lines == [
-        "[(0, 'second describe(0)'), (1, 'second describe(1)'), (4, 'second describe(2)')]"
-    ], native
+    assert seen("forkserver", SPAWNFIX_VALUES="fork") == reference
+
+
+BANNER = "banner: module level"
+
+
+def _without_banners(run: dict) -> list[str]:
+    # Children print their banners at once: lines may run together.
+    text = "\n".join(run["stdout"]).replace(BANNER, "\n")
+    return sorted(line for line in text.splitlines() if line.strip())
+
+
+def _native_spawn_children(run: dict) -> None:
+    # Each child imports the script (its banner, in any order) and computes its own
+    # globals: the Process finds no queue, the workers see the import-time scale of 1.
+    assert "\n".join(run["stdout"]).count(BANNER) > 1, run
+    assert _without_banners(run) == [
+        "[(0, 'second describe(0)'), (1, 'second describe(1)'), (4, 'second describe(2)')]",
+        "child exit 1",
+    ], run
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_guarded_program_that_chose_its_start_method_keeps_spawns_children(
+    envs, tmp_path, version, method
+):
+    """A guarded program that chose spawn or forkserver was written for spawn's children:
+    they import the script and compute their own globals, with spawnfix as without it
+    (the same lines, in any order)."""
+    python = envs.get(version).python
+    native = observe(python, "guarded_values", method, tmp_path / "native", SPAWNFIX="0")
+    with_spawnfix = observe(python, "guarded_values", method, tmp_path / "on")
+    _native_spawn_children(native)
+    _native_spawn_children(with_spawnfix)
+
+
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_guarded_program_on_the_default_start_method_gets_forks_values(envs, tmp_path, version):
+    """A guarded program that names no start method was written for fork: on Linux 3.14+,
+    whose default is forkserver, its children get the parent's values, as they did under
+    fork (before 3.14 the default is fork itself); ``SPAWNFIX_VALUES=spawn`` gives them
+    spawn's children, as natively."""
+    python = envs.get(version).python
+    with_spawnfix = observe(python, "guarded_values", "default", tmp_path / "on")
+    assert with_spawnfix["exit"] == 0, with_spawnfix
+    assert with_spawnfix["stdout"] == GUARDED_FORK_OUTPUT, with_spawnfix
+    if version in ("3.14", "3.15"):
+        native = observe(python, "guarded_values", "default", tmp_path / "native", SPAWNFIX="0")
+        forced = observe(
+            python, "guarded_values", "default", tmp_path / "spawn", SPAWNFIX_VALUES="spawn"
+        )
+        _native_spawn_children(native)
+        _native_spawn_children(forced)
 
 
 @pytest.mark.parametrize("version", ["3.11", "3.14"])
 def test_manager_dict_made_in_unittest_setup_reaches_the_child(envs, tmp_path, version):
     """``python -m unittest``: the test module is a user module; its ``SHARED`` global, a
-    ``Manager().dict()`` made in ``setUp``, is the parent's in the child (CPython #128145)."""
+    ``Manager().dict()`` made in ``setUp``, is the parent's in the child (CPython #128145)
+    when the test names no start method (3.14: forkserver by default) or asks for fork's
+    values; a test that chose spawn itself gets spawn's children, as natively."""
     python = envs.get(version).python
     args = ["-m", "unittest", "-q", f"{FOLDER}.unittest_manager"]
-    for method in ("fork", "spawn", "forkserver"):
-        result = run_python(python, args, SCRIPTS, timeout=90, START_METHOD=method)
+
+    def run(method: str, **env: str):
+        return run_python(python, args, SCRIPTS, timeout=90, START_METHOD=method, **env)
+
+    for method in ("fork", "default"):
+        result = run(method)
         assert result.returncode == 0, (method, result.stderr)
-    native = run_python(python, args, SCRIPTS, timeout=90, START_METHOD="spawn", SPAWNFIX="0")
+    for method in ("spawn", "forkserver"):
+        assert run(method, SPAWNFIX_VALUES="fork").returncode == 0, method
+        chose = run(method)
+        assert chose.returncode == 1, chose.stderr
+        assert "TypeError: 'NoneType' object does not support item assignment" in chose.stderr
+    native = run("spawn", SPAWNFIX="0")
     assert native.returncode == 1, native.stderr
     assert "TypeError: 'NoneType' object does not support item assignment" in native.stderr
+    if version == "3.14":
+        native_default = run("default", SPAWNFIX="0")
+        assert native_default.returncode == 1, native_default.stderr
 
 
 LOOP_SITE_OUTPUT = ["round 0 workers see [1, 1]", "round 1 workers see [2, 2]"]

@@ -71,8 +71,9 @@ def test_startup_imports_nothing_heavy(main_env, tmp_path):
 
 
 def test_importing_multiprocessing_costs_little(main_env, tmp_path):
-    """A program that imports multiprocessing and starts nothing gets two small spawnfix
-    modules (thread origins, the warm-start check) and nothing else: no ``__future__``,
+    """A program that imports multiprocessing and starts nothing gets four small spawnfix
+    modules (thread origins, the start methods it names and the signature check of the
+    functions that records them, the warm-start check) and nothing else: no ``__future__``,
     no ``_ast``, none of the launch machinery. Natively none of them."""
     code = (
         "import sys, multiprocessing; "
@@ -80,7 +81,10 @@ def test_importing_multiprocessing_costs_little(main_env, tmp_path):
         "'_ast'))))"
     )
     result = run_python(main_env.python, ["-c", code], tmp_path)
-    expected = "['spawnfix', 'spawnfix.thread_sites', 'spawnfix.warm_forkserver']"
+    expected = (
+        "['spawnfix', 'spawnfix.private_api', 'spawnfix.start_method_choice', "
+        "'spawnfix.thread_sites', 'spawnfix.warm_forkserver']"
+    )
     assert result.stdout.strip() == expected, result.output
     native = run_python(main_env.python, ["-c", code], tmp_path, SPAWNFIX="0")
     assert native.stdout.strip() in ("[]", "['spawnfix', 'spawnfix.config']"), native.output

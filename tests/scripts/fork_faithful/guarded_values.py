@@ -2,7 +2,8 @@
 queue made in main(), a second name for a list, a list inside another global, two globals
 that hold each other, two names of a user module for one dict, and a function defined
 twice. Under fork every child sees the parent's values at start(), each object once, and
-runs the definition the parent had then."""
+runs the definition the parent had then. START_METHOD=default: the program names no start
+method (multiprocessing's own Process and Pool)."""
 
 import multiprocessing
 import os
@@ -48,7 +49,8 @@ def main():
 
 
 if __name__ == "__main__":
-    context = multiprocessing.get_context(os.environ["START_METHOD"])
+    method = os.environ["START_METHOD"]
+    context = multiprocessing if method == "default" else multiprocessing.get_context(method)
     SETTINGS["scale"] = 10
     LABELS.extend(["cat", "dog"])
     shared_settings.MODE = "fast"

@@ -1,5 +1,6 @@
 """A unittest whose setUp makes a Manager().dict() global (CPython #128145): under fork
-the child writes into it; under spawn/forkserver the child sees the import-time None."""
+the child writes into it; under spawn/forkserver the child sees the import-time None.
+START_METHOD=default: the test names no start method (Linux 3.14+: forkserver)."""
 
 import multiprocessing
 import os
@@ -15,7 +16,8 @@ def record(key):
 class ChildWritesSharedDict(unittest.TestCase):
     def setUp(self):
         global SHARED
-        self.context = multiprocessing.get_context(os.environ["START_METHOD"])
+        method = os.environ["START_METHOD"]
+        self.context = multiprocessing if method == "default" else multiprocessing.get_context(method)
         self.manager = self.context.Manager()
         SHARED = self.manager.dict()
 
