@@ -101,8 +101,9 @@ DASK_VALUES_SEEN = "workers see the run: True\nworkers see the weights: True\n"
 def test_dask_workers_see_what_main_set_in_a_user_module(libraries_env, tmp_path, invocation):
     """Guarded dask script: ``main()`` configures a user module (a run folder named by
     ``uuid``, random weights) before the Client starts its worker processes. Under fork
-    the workers see that configuration; under spawn and forkserver spawnfix sends it
-    (issue 15); natively they see the module's defaults. One run folder each time."""
+    the workers see that configuration; under spawn and forkserver spawnfix sends it with
+    ``SPAWNFIX_VALUES=fork`` (issue 15); the script chose its start method, so by default,
+    as natively, they see the module's defaults. One run folder each time."""
 
     def run(method: str, label: str = "", **env: str):
         work = tmp_path / (label or method)
@@ -113,8 +114,12 @@ def test_dask_workers_see_what_main_set_in_a_user_module(libraries_env, tmp_path
     reference, folders = run("fork", SPAWNFIX="0")
     assert (reference.returncode, reference.stdout, folders) == (0, DASK_VALUES_SEEN, 1), reference
     for method in START_METHODS:
-        result, folders = run(method)
+        result, folders = run(method, SPAWNFIX_VALUES="fork")
         assert (result.returncode, result.stdout, folders) == (0, DASK_VALUES_SEEN, 1), result
+    native_seen = "workers see the run: False\nworkers see the weights: False\n"
+    for method in START_METHODS:  # the script chose its method: spawn's children
+        result, folders = run(method, f"{method}-auto")
+        assert (result.returncode, result.stdout, folders) == (0, native_seen, 1), result
     native, _ = run("spawn", "native", SPAWNFIX="0")
     assert native.returncode == 0, native.output
-    assert native.stdout == "workers see the run: False\nworkers see the weights: False\n"
+    assert native.stdout == native_seen

@@ -153,21 +153,31 @@ def test_dataloader_workers_log_into_the_parents_file(ml_env, tmp_path):
 
 
 def _children_see_what_main_set(ml_env, tmp_path, case: str, methods, seen: str) -> None:
-    # Under each start method the script prints ``seen`` (its checks all True); with
-    # SPAWNFIX=0 under spawn the same checks print False (import-time values).
+    # Under fork the script prints ``seen`` (its checks all True), and so under spawn and
+    # forkserver with SPAWNFIX_VALUES=fork. These programs chose their start method, so by
+    # default their children are spawn's, as with SPAWNFIX=0: the same checks print
+    # False (import-time values).
+    native_seen = seen.replace("True", "False")
     for method in methods:
-        run = MlRun(ml_env, case, tmp_path / method, START_METHOD=method)
+        run = MlRun(ml_env, case, tmp_path / method, START_METHOD=method, SPAWNFIX_VALUES="fork")
         assert (run.result.returncode, run.result.stdout) == (0, seen), run.result.output
+        if method != "fork":
+            chose = MlRun(ml_env, case, tmp_path / f"{method}-auto", START_METHOD=method)
+            assert (chose.result.returncode, chose.result.stdout) == (0, native_seen), (
+                chose.result.output
+            )
     native = MlRun(ml_env, case, tmp_path / "native", START_METHOD="spawn", SPAWNFIX="0")
     assert native.result.returncode == 0, native.result.output
-    assert native.result.stdout == seen.replace("True", "False"), native.result.output
+    assert native.result.stdout == native_seen, native.result.output
 
 
 def test_torch_multiprocessing_ranks_see_what_main_set(ml_env, tmp_path):
     """Guarded: ``main()`` names a run folder by ``uuid`` and draws a tensor of random
     weights, then starts two ranks. ``torch.multiprocessing.spawn`` with spawnfix gives
     each rank the parent's values, as ``start_processes(start_method="fork")`` does; with
-    ``SPAWNFIX=0`` the ranks see the import-time ``None`` (issue 15)."""
+    ``SPAWNFIX=0`` the ranks see the import-time ``None`` (issue 15). The program chose
+    spawn (torch.multiprocessing.spawn does): by default the ranks are spawn's, and
+    ``SPAWNFIX_VALUES=fork`` gives them fork's values."""
     seen = "ranks: 2 see the parent's run and weights: True\nrun folders: 1\n"
     _children_see_what_main_set(
         ml_env, tmp_path, "mp_spawn_values", ("fork", "spawn", "forkserver"), seen
@@ -186,11 +196,16 @@ def test_tensor_global_arrives_as_a_copy(ml_env, tmp_path):
     """A tensor global that ``main()`` filled: a spawn or forkserver worker that changes it
     in place changes its own copy, as under fork; the parent's tensor keeps its values and
     is not moved into shared memory (torch's pickler reducers, which share, are not used
-    for the parent's values). With ``SPAWNFIX=0`` the worker sees the import-time ``None``."""
+    for the parent's values). With ``SPAWNFIX=0`` the worker sees the import-time ``None``,
+    and so by default: the program chose its start method (``SPAWNFIX_VALUES=fork`` here)."""
     seen = "worker sees [8.0, 12.0]\nparent has 4.0 shared False\n"
     for method in ("fork", "spawn", "forkserver"):
-        run = MlRun(ml_env, "tensor_values", tmp_path / method, START_METHOD=method)
+        run = MlRun(
+            ml_env, "tensor_values", tmp_path / method, START_METHOD=method, SPAWNFIX_VALUES="fork"
+        )
         assert (run.result.returncode, run.result.stdout) == (0, seen), run.result.output
+    chose = MlRun(ml_env, "tensor_values", tmp_path / "auto", START_METHOD="spawn")
+    assert "'NoneType' object has no attribute 'add_'" in chose.result.stderr, chose.result.output
     native = MlRun(ml_env, "tensor_values", tmp_path / "native", START_METHOD="spawn", SPAWNFIX="0")
     assert native.result.returncode != 0, native.result.output
     assert "'NoneType' object has no attribute 'add_'" in native.result.stderr
