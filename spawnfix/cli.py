@@ -105,7 +105,13 @@ def doctor_report() -> list[str]:
     lines.append(f"default start method: {method} ({acts})")
     if settings.values and settings.mode != config.STRICT:
         limit = f"{settings.value_limit / 2**20:g} MiB"
-        lines.append(f"children get the parent's values: on (each at most {limit})")
+        scope = {
+            config.AUTO: "children of programs written for fork: an unguarded script, or a "
+            "start method the program did not choose",
+            config.FORK: "every child (SPAWNFIX_VALUES=fork)",
+            config.SPAWN: "an unguarded script's children only (SPAWNFIX_VALUES=spawn)",
+        }[settings.children]
+        lines.append(f"children get the parent's values: {scope}; each at most {limit}")
     else:
         reason = "strict mode" if settings.mode == config.STRICT else "SPAWNFIX_VALUES=0"
         lines.append(f"children get the parent's values: off ({reason})")
@@ -164,6 +170,45 @@ def _wandb_note(version: str) -> str:
     return note + ")"
 
 
+def children_report(script: str) -> list[str]:
+    """Which children ``script`` gets, and why (``spawnfix doctor SCRIPT``)."""
+    from spawnfix import main_script, static_check
+
+    path = os.path.abspath(script)
+    settings = config.current()
+    loaded = main_script.load_script(path) if os.path.isfile(path) else None
+    if loaded is None:
+        return []
+    try:
+        unguarded = bool(static_check.check_file(path))
+    except Exception:
+        unguarded = False
+    names = sorted(
+        repr(name) if name else "a value it computes" for name in loaded.named_start_methods
+    )
+    default = _default_start_method()
+    if not settings.values or settings.mode == config.STRICT:
+        verdict = "its children re-import it (parent's values off)"
+    elif unguarded or settings.children == config.FORK:
+        why = "it starts processes outside its main guard" if unguarded else "SPAWNFIX_VALUES=fork"
+        verdict = f"its children get the parent's values, as under fork ({why})"
+    elif settings.children == config.SPAWN:
+        verdict = "its children import it and compute their own globals (SPAWNFIX_VALUES=spawn)"
+    elif names:
+        verdict = (
+            "its children import it and compute their own globals, as natively: it chooses "
+            f"its start method ({', '.join(names)})"
+        )
+    elif default in ("fork", "spawn"):
+        verdict = f"its children are the default start method's ({default}), as natively"
+    else:
+        verdict = (
+            f"its children get the parent's values, as under fork: it names no start "
+            f"method and the default is {default}"
+        )
+    return [f"children of {script}: {verdict}"]
+
+
 def preload_report(script: str) -> list[str]:
     """What the fork server would preload for ``script`` (``spawnfix doctor SCRIPT``)."""
     from spawnfix.forkserver_preload import modules_children_import, modules_to_preload
@@ -190,6 +235,7 @@ def command_doctor(args: argparse.Namespace) -> int:
     """Print the doctor report (and, given a script, what its fork server preloads)."""
     lines = doctor_report()
     if args.script:
+        lines += children_report(args.script)
         lines += preload_report(args.script)
     print("\n".join(lines))
     return 0
