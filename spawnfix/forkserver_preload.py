@@ -281,6 +281,7 @@ def decode_settings(entries: "list[str]") -> "tuple[list[str], Optional[str]]":
 # What every forkserver child of spawnfix's imports to prepare itself (re-run the main
 # script with the parent's values, report a pool worker's start): imported once here.
 CHILD_SIDE_MODULES = (
+    "spawnfix.child_exit",
     "spawnfix.effect_guard",
     "spawnfix.global_references",
     "spawnfix.inherited_config",

@@ -503,6 +503,9 @@ def _arrive_in_child(
 ) -> None:
     """Unpickling hook: runs in the child while the preparation data is loaded."""
     global _received
+    from spawnfix import child_exit
+
+    child_exit.end_like_a_fork_child()
     _received = ChildValues(main_values, definitions, frozenset(holding), references or {})
     _groups_pending.update(groups or {})
     _module_pending.update(module_values)
@@ -597,6 +600,7 @@ class ChildValues:
             except Exception as error:
                 log_decision("value of %s not usable yet (%r): running its statement", name, error)
                 return False
+        _keep_replaced(namespace, unpickled)
         namespace.update(unpickled)
         self.bound.update(names)
         return True
@@ -638,10 +642,12 @@ class ChildValues:
             if name in self.bound and self._alias_target(name) is None:
                 continue
             try:
-                namespace[name] = self._load(name, namespace)
+                value = self._load(name, namespace)
             except Exception as error:
                 log_decision("value of %s from the parent not usable: %r", name, error)
                 continue
+            _keep_replaced(namespace, {name: value})
+            namespace[name] = value
             self.bound.add(name)
 
     def _stale(self) -> "set[str]":
@@ -688,6 +694,17 @@ class ChildValues:
             self.loading.discard(name)
         self.bound.add(name)
         return namespace[name]
+
+
+def _keep_replaced(namespace: "dict[str, Any]", values: "dict[str, Any]") -> None:
+    # What the re-run computed and a parent's value replaces is never freed in the child
+    # (its finaliser would act on the parent's resources: spawnfix.child_exit).
+    from spawnfix import child_exit
+
+    for name, value in values.items():
+        old = namespace.get(name)
+        if old is not None and old is not value:
+            child_exit.keep(old)
 
 
 def _root_name(node: "Any") -> "Optional[str]":
@@ -798,7 +815,9 @@ def _apply_module_values(module: "Any") -> None:
     owner = module.__name__
     for name in list(_module_pending.get(owner, ())):
         try:
-            setattr(module, name, _module_global(owner, name))
+            value = _module_global(owner, name)
+            _keep_replaced(vars(module), {name: value})
+            setattr(module, name, value)
         except Exception as error:
             log_decision("value of %s.%s from the parent not usable: %r", owner, name, error)
     _module_pending.pop(owner, None)

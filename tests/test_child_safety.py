@@ -1,0 +1,61 @@
+"""A child's re-run and its values never destroy or duplicate anything of the parent's
+(issue 29): each script runs under fork without spawnfix (the reference: these scripts
+are unguarded, written for fork) and under spawn and forkserver with it, with the same
+result; with ``SPAWNFIX=0`` they cannot run under spawn at all."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import matrix_pythons
+from corpus_runs import FILE, run_corpus
+from support.scripts import NATIVE_HANG_SECONDS
+
+FOLDER = "child_safety"
+
+
+def _run(python, script, method, tmp_path, **env):
+    run = run_corpus(python, script, method, FILE, tmp_path, folder=FOLDER, timeout=120, **env)
+    return run.result
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_a_child_never_finalises_the_parents_objects(envs, tmp_path, version, method):
+    """A global whose ``__del__`` removes its folder: workers that end after each task
+    leave the parent's folder in place, as fork's workers do."""
+    python = envs.get(version).python
+    reference = _run(python, "workspace_deleted", "fork", tmp_path / "fork", SPAWNFIX="0")
+    expected = "[0, 1, 2, 3]\nparent's file kept: True\n"
+    assert (reference.returncode, reference.stdout) == (0, expected), reference.output
+    result = _run(python, "workspace_deleted", method, tmp_path / method, SPAWNFIX="quiet")
+    assert (result.returncode, result.stdout) == (0, expected), result.output
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_a_child_never_runs_the_parents_exit_handlers(envs, tmp_path, version, method):
+    """An exit handler registered at the top level: only the parent runs it, once, with
+    the parent's cache, as under fork."""
+    python = envs.get(version).python
+    for label, start, env in (("fork", "fork", {"SPAWNFIX": "0"}), (method, method, {})):
+        result = _run(python, "saves_at_exit_in_children", start, tmp_path / label, **env)
+        assert (result.returncode, result.stdout) == (0, "[0, 1, 4, 9]\n"), result.output
+        saves = (tmp_path / label / "scripts" / "saves.log").read_text()
+        assert saves == '{"answer": 42}\n', (label, saves)
+
+
+def test_the_unguarded_scripts_cannot_run_natively(main_env, tmp_path):
+    """``SPAWNFIX=0`` under spawn: the bootstrapping error (the pool hangs, killed)."""
+    result = run_corpus(
+        main_env.python,
+        "workspace_deleted",
+        "spawn",
+        FILE,
+        tmp_path,
+        folder=FOLDER,
+        timeout=NATIVE_HANG_SECONDS,
+        SPAWNFIX="0",
+    ).result
+    assert result.timed_out, result.output
+    assert "bootstrapping phase" in result.stderr, result.output
