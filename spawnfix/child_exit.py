@@ -8,9 +8,9 @@ running ``__del__`` methods and exit handlers. For a child that holds the parent
 ``Workspace`` whose ``__del__`` removes its folder removes the parent's folder, a module
 that saves its cache at exit writes its copy over the parent's.
 
-So such a child, once ``BaseProcess._bootstrap`` has returned (the target ran,
-multiprocessing's own exit function ran, the standard streams are flushed), ends with
-``os._exit`` as a fork child does; and a value its re-run computed that a parent's value
+So such a child, once ``BaseProcess._bootstrap`` has returned (the target ran, the
+standard streams are flushed), runs multiprocessing's own exit function and ends with
+``os._exit``, as a fork child does; and a value its re-run computed that a parent's value
 replaced is kept alive until then (``keep``), so freeing it runs no finaliser either.
 Not covered: a finaliser that runs while the child's target runs (the program's own code).
 """
@@ -41,8 +41,20 @@ def end_like_a_fork_child() -> None:
             continue
         original = process.BaseProcess._bootstrap
 
-        def _bootstrap(self: "Any", *args: "Any", _original: "Any" = original, **kwargs: "Any"):
+        util = sys.modules.get(f"{package}.util")
+
+        def _bootstrap(
+            self: "Any", *args: "Any", _original: "Any" = original, _util: "Any" = util, **kwargs
+        ) -> "Any":
             code = _original(self, *args, **kwargs)
+            # What a fork child runs at its end: multiprocessing's own exit function (its
+            # queues' feeder threads flush there; 3.14+ call it from popen_fork, earlier
+            # versions from _bootstrap, and a second call does nothing).
+            if _util is not None:
+                try:  # noqa: SIM105 (contextlib: an import each child would pay)
+                    _util._exit_function()
+                except Exception:  # fail open: the usual exit path is gone, end anyway
+                    pass
             for stream in (sys.stdout, sys.stderr):
                 try:  # noqa: SIM105 (contextlib: an import each child would pay)
                     stream.flush()

@@ -81,6 +81,10 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _refusing = False
 _hook_installed = False
 _in_rerun = False
+# Set when the child received a re-run plan and its main fix-up was taken over: the
+# re-run is ahead (``rerun_ahead``), and what is set up before it (the parent's logging
+# handlers) must not write until it has ended.
+_rerun_expected = False
 # Called once the re-run has ended (``after_rerun``), in the order they were added.
 _after_rerun: "list[Any]" = []
 
@@ -143,6 +147,17 @@ def rerun_in_progress() -> bool:
     return _in_rerun
 
 
+def expect_rerun() -> None:
+    """Child: the main script's re-run will come (its fix-up is taken over)."""
+    global _rerun_expected
+    _rerun_expected = True
+
+
+def rerun_ahead() -> bool:
+    """Whether this child is inside its re-run, or will run one."""
+    return _in_rerun or _rerun_expected
+
+
 def after_rerun(callback: "Any") -> None:
     """Run ``callback()`` when the re-run ends (once, however often it is added)."""
     if callback not in _after_rerun:
@@ -152,7 +167,7 @@ def after_rerun(callback: "Any") -> None:
 @contextmanager
 def quiet_rerun() -> "Iterator[None]":
     """Mute ``sys.stdout``/``sys.stderr`` for the re-run; install the refusal hook."""
-    global _hook_installed, _in_rerun
+    global _hook_installed, _in_rerun, _rerun_expected
     if not _hook_installed:
         sys.addaudithook(_refuse_effects)
         _hook_installed = True
@@ -163,7 +178,7 @@ def quiet_rerun() -> "Iterator[None]":
     try:
         yield
     finally:
-        _in_rerun = False
+        _in_rerun = _rerun_expected = False
         muted_out.muted = muted_err.muted = False
         # A script that installed its own stream keeps it, as it would have under fork.
         if sys.stdout is muted_out:

@@ -200,11 +200,20 @@ def _handler_spec(logging: "Any", handler: "Any") -> "Optional[dict[str, Any]]":
     }
     kind = type(handler)
     if kind is logging.FileHandler:
+        shared = None
         if getattr(handler, "stream", None) is not None:
-            from spawnfix.shared_files import share_for_writing
+            from spawnfix.shared_files import LaunchDescriptor
 
-            share_for_writing(handler.stream)  # the parent's records land after the child's
-        return dict(common, kind="file", path=handler.baseFilename, encoding=handler.encoding)
+            # The parent's descriptor itself: parent and children write at one offset.
+            shared = LaunchDescriptor(handler.stream)
+        return dict(
+            common,
+            kind="file",
+            path=handler.baseFilename,
+            encoding=handler.encoding,
+            errors=getattr(handler, "errors", None),
+            shared=shared,
+        )
     if kind is logging.StreamHandler:
         stream = getattr(handler, "stream", None)
         for name in ("stdout", "stderr"):
@@ -286,6 +295,11 @@ def _rebuild_handler(logging: "Any", spec: "dict[str, Any]") -> "Any":
         if spec["kind"] == "file":
             # Append, never truncate: the parent's file already holds its records.
             handler = logging.FileHandler(spec["path"], "a", spec["encoding"], delay=True)
+            if spec.get("shared") is not None:
+                from spawnfix.shared_files import adopt
+
+                text = (handler.encoding, spec.get("errors"))
+                handler.stream = adopt(spec["shared"], "a", text, spec["path"])
         elif spec["kind"] == "stream":
             handler = logging.StreamHandler(getattr(sys, spec["stream"]))
         else:

@@ -164,6 +164,9 @@ def take_over_main_fixup(spawn: "Any", plan: "RerunPlan") -> None:
         and expects(spawn._fixup_main_from_name, "multiprocessing.spawn:_fixup_main_from_name")
     ):
         return
+    from spawnfix import effect_guard
+
+    effect_guard.expect_rerun()
     original_from_path = spawn._fixup_main_from_path
     original_from_name = spawn._fixup_main_from_name
 

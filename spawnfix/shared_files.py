@@ -1,23 +1,23 @@
 """Files the parent has open, shared with a spawn or forkserver child as under fork.
 
-A fork child shares the parent's open files: one file offset, so the parent's and the
-children's writes follow each other and none overwrites another. A spawned child can only
-open the file again. Two rules keep every line:
+A fork child shares the parent's open files: the same open file description, so one file
+offset, and the parent's and the children's writes follow each other and none overwrites
+another. A spawn or forkserver child gets the same: a file open for writing (or reading
+and writing) is sent as its descriptor, passed to the child by the launch as
+multiprocessing passes a ``Queue``'s (``DupFd``, inside the launch that pickles it), and
+the child wraps it in a file object of the parent's mode (``adopt``). Nothing of the
+parent's changes: its descriptor keeps its flags and offset, and only its buffer is
+flushed first (a fork child would otherwise write the parent's unflushed data twice).
 
-- Parent (``share_for_writing``): the parent's own descriptor is switched to
-  ``O_APPEND`` before a child gets the file, so the parent's later writes land after the
-  children's instead of over them (a log opened with ``"w"`` would otherwise be
-  overwritten from the parent's old offset). The child opens the file for appending, never
-  truncating it, whatever mode the parent used.
-- Child (``reopen``): while the child re-runs the main script (``spawnfix.effect_guard``),
-  a file it gets is open on ``os.devnull``; what a re-run statement writes through it (a
-  ``csv.writer`` header the child computes again) goes nowhere, as it went nowhere under
-  fork. When the re-run ends, ``connect_reopened_files`` puts the real file under the same
-  file object (``os.dup2``), so every reference the re-run made to it writes there.
-
-Files opened for reading are opened again at the parent's position. Files opened for
-reading *and* writing (``"r+"``, ``"w+"``) are not shared: their program seeks and writes
-in place, which appending would break.
+- Child (``reopen``/``adopt``): while the child re-runs the main script
+  (``spawnfix.effect_guard``), a file it gets is open on ``os.devnull``; what a re-run
+  statement writes through it (a ``csv.writer`` header the child computes again) goes
+  nowhere, as it went nowhere under fork. When the re-run ends, ``connect_reopened_files``
+  puts the real file under the same file object (``os.dup2``), so every reference the
+  re-run made to it writes there.
+- Outside a launch (no descriptor can be passed), a file open for writing is opened again
+  for appending, never truncated; a file open for reading is opened again at the parent's
+  position (its own offset, as before).
 """
 
 import io
@@ -26,26 +26,47 @@ import sys
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Optional
 
 FILE_TYPES = (io.TextIOWrapper, io.BufferedWriter, io.BufferedReader, io.FileIO)
 
-# Child: files opened on os.devnull during the re-run, with the path they stand for.
-_waiting: "list[tuple[Any, str, int]]" = []
+# Child: files opened on os.devnull during the re-run, with the path they stand for and
+# how to open it (flags), or the parent's descriptor received for it.
+_waiting: "list[tuple[Any, str, int, Optional[int]]]" = []
 
 
-def share_for_writing(handle: "Any") -> None:
-    """Parent: switch ``handle``'s descriptor to append mode (a no-op where impossible)."""
+def share_for_writing(handle: "Any") -> "Any":
+    """Parent, inside a launch: flush ``handle`` and return its descriptor as the launch
+    passes it to the child (None where it cannot: no launch, no descriptor)."""
     try:
-        import fcntl
-
         handle.flush()
         descriptor = handle.fileno()
-        flags = fcntl.fcntl(descriptor, fcntl.F_GETFL)
-        if not flags & os.O_APPEND:
-            fcntl.fcntl(descriptor, fcntl.F_SETFL, flags | os.O_APPEND)
+        import multiprocessing.context as context
+        from multiprocessing import reduction
+
+        if context.get_spawning_popen() is None:
+            return None
+        return reduction.DupFd(descriptor)
     except (ImportError, OSError, ValueError, AttributeError):
-        pass
+        return None
+
+
+class LaunchDescriptor:
+    """Parent: an open file's descriptor, for data built before the launch pickles it
+    (a logging handler's stream, read at ``get_preparation_data``): the descriptor is
+    taken when the launch pickles it, and the child receives ``share_for_writing``'s
+    result, or None where the descriptor could not be passed."""
+
+    def __init__(self, handle: "Any") -> None:
+        self.handle = handle
+
+    def __reduce__(self) -> "Any":
+        shared = share_for_writing(self.handle)
+        return (_received, (shared,))
+
+
+def _received(shared: "Any") -> "Any":
+    return shared
 
 
 def reduce_open_file(handle: "Any") -> "Any":
@@ -59,12 +80,15 @@ def reduce_open_file(handle: "Any") -> "Any":
     mode = getattr(handle, "mode", "r")
     if not isinstance(name, str) or handle.closed:
         raise TypeError(f"cannot send {handle!r}: closed, or not a named file")
-    if "+" in mode:
-        raise TypeError(f"cannot send {handle!r}: open for reading and writing")
     binary = "b" in mode or not isinstance(handle, io.TextIOWrapper)
     text = (handle.encoding, handle.errors) if isinstance(handle, io.TextIOWrapper) else None
-    if any(letter in mode for letter in "wax"):
-        share_for_writing(handle)
+    if any(letter in mode for letter in "wax+"):
+        shared = share_for_writing(handle)
+        if shared is not None:
+            mode = mode.replace("b", "") + ("b" if binary else "")
+            return (adopt, (shared, mode, text, os.path.abspath(name)))
+        if "+" in mode:
+            raise TypeError(f"cannot send {handle!r}: open for reading and writing")
         return (reopen, (os.path.abspath(name), "ab" if binary else "a", None, text))
     return (reopen, (os.path.abspath(name), "rb" if binary else "r", handle.tell(), text))
 
@@ -85,20 +109,42 @@ def reopen(path: str, mode: str, position: "Any", text: "Any") -> "Any":
     else:
         handle = open(target, mode, encoding=text[0], errors=text[1])  # noqa: SIM115
     if target != path:
-        _waiting.append((handle, path, os.O_WRONLY | os.O_APPEND | os.O_CREAT))
+        _waiting.append((handle, path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, None))
         effect_guard.after_rerun(connect_reopened_files)
     elif position:
         handle.seek(position)
     return handle
 
 
+def adopt(shared: "Any", mode: str, text: "Any", path: str) -> "Any":
+    """Child: the parent's open file, as the same open file description (fork's sharing);
+    ``mode`` is the parent's (opening a descriptor never truncates or creates)."""
+    from spawnfix import effect_guard
+
+    descriptor = shared.detach()
+    if not effect_guard.rerun_ahead():
+        return _open_file(descriptor, mode, text)
+    # A stand-in until the re-run ends: what a re-run statement writes goes nowhere.
+    stand_in = ("r+" if "+" in mode else "a") + ("b" if "b" in mode else "")
+    handle = _open_file(os.devnull, stand_in, text)
+    _waiting.append((handle, path, 0, descriptor))
+    effect_guard.after_rerun(connect_reopened_files)
+    return handle
+
+
+def _open_file(target: "Any", mode: str, text: "Any") -> "Any":
+    if text is None or "b" in mode:
+        return open(target, mode)
+    return open(target, mode, encoding=text[0], errors=text[1])
+
+
 def connect_reopened_files() -> None:
     """Child, after the re-run: put each real file under its stand-in file object."""
     while _waiting:
-        handle, path, flags = _waiting.pop()
+        handle, path, flags, received = _waiting.pop()
         try:
             handle.flush()  # what the re-run wrote goes to os.devnull
-            descriptor = os.open(path, flags, 0o666)
+            descriptor = received if received is not None else os.open(path, flags, 0o666)
             try:
                 os.dup2(descriptor, handle.fileno())
             finally:

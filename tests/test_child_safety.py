@@ -45,6 +45,21 @@ def test_a_child_never_runs_the_parents_exit_handlers(envs, tmp_path, version, m
         assert saves == '{"answer": 42}\n', (label, saves)
 
 
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_the_parents_open_files_are_shared_not_changed(envs, tmp_path, version, method):
+    """A status file the parent rewrites in place holds one document (spawnfix no longer
+    sets O_APPEND on the parent's descriptor); a log the parent and its workers write
+    keeps every line (they share the parent's file offset, as under fork)."""
+    python = envs.get(version).python
+    for script in ("status_rewritten", "shared_log"):
+        reference = _run(python, script, "fork", tmp_path / f"{script}-fork", SPAWNFIX="0")
+        assert reference.returncode == 0, reference.output
+        result = _run(python, script, method, tmp_path / script, SPAWNFIX="quiet")
+        assert (result.returncode, result.stdout) == (0, reference.stdout), result.output
+    assert reference.stdout.count("worker: task") == 4, reference.output
+
+
 def test_the_unguarded_scripts_cannot_run_natively(main_env, tmp_path):
     """``SPAWNFIX=0`` under spawn: the bootstrapping error (the pool hangs, killed)."""
     result = run_corpus(
