@@ -44,6 +44,8 @@ EXPECTED = {
     "multiprocessing.reduction:ForkingPickler.dumps": ("cls", "obj", "protocol"),
     "multiprocessing.reduction:dump": ("obj", "file", "protocol"),
     "concurrent.futures.process:_ExecutorManagerThread.terminate_broken": ("self", "cause"),
+    # Stood in for until the first launch (spawnfix.warm_forkserver), called as received.
+    "multiprocessing.forkserver:ForkServer.ensure_running": ("self",),
 }
 
 
