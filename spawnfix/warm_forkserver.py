@@ -31,9 +31,9 @@ default: ``os.environ.get("METHOD", "forkserver")``).
 
 The fork server is started exactly as the first launch would start it
 (``forkserver.ensure_running()``: the same ``sys.path``, ``sys.argv``, preload and
-authentication key); it prints nothing and is no ``Process`` (not in
-``active_children()``). ``SPAWNFIX=0`` and ``SPAWNFIX_PRELOAD=0`` turn it off, as does
-``SPAWNFIX_WARM=0``.
+authentication key), but for the resource tracker, which the first launch starts, as
+natively; it prints nothing and is no ``Process`` (not in ``active_children()``).
+``SPAWNFIX=0`` and ``SPAWNFIX_PRELOAD=0`` turn it off, as does ``SPAWNFIX_WARM=0``.
 
 It is a speculation, checked at the first launch. The fork server, and every child it
 forks, keeps what the parent was when it started, not what the parent is at the first
@@ -44,7 +44,11 @@ parent's state is recorded as the fork server starts (``spawnfix.process_state``
 compared when the first launch calls ``ensure_running``: unchanged, the warm fork server
 is used; changed, it is discarded (its pipe closed so that it exits, reaped once the new
 one has started) and the standard library starts one then, as natively; the debug line
-names what changed. Recording and comparing cost about 40 and 50 µs, once.
+names what changed. Recording and comparing cost about 40 and 50 µs, once. A child
+forked before the first launch (a daemon) forgets the warm fork server
+(``os.register_at_fork``): its first launch starts its own, as natively, and its copy of
+the pipe no longer keeps the parent's fork server, and whatever reads that one's stdout,
+waiting.
 """
 
 import contextlib
@@ -94,7 +98,7 @@ def warm_if_needed(multiprocessing_module: "Any") -> None:
     from spawnfix.diagnostics import log_decision
 
     try:
-        from multiprocessing import context, forkserver
+        from multiprocessing import context, forkserver, resource_tracker
 
         server = forkserver._forkserver
         if not _can_check(server):
@@ -102,9 +106,15 @@ def warm_if_needed(multiprocessing_module: "Any") -> None:
         state = process_state.capture()
         mp_hooks.starting_ahead_of_need = True
         chosen = context._default_context._actual_context
+        start_tracker = resource_tracker.ensure_running
+        # The resource tracker starts at the first launch, as natively: started now, it
+        # would hold the stdout the program has now, and a process that forks (a daemon)
+        # would share it.
+        resource_tracker.ensure_running = _start_tracker_later
         try:
             forkserver.ensure_running()
         finally:
+            resource_tracker.ensure_running = start_tracker
             # ensure_running() reads get_start_method() for the preload's preparation
             # data, which fixes the default context: the program's own
             # set_start_method() would then fail with "context has already been set".
@@ -117,6 +127,10 @@ def warm_if_needed(multiprocessing_module: "Any") -> None:
         mp_hooks.starting_ahead_of_need = False
     _await_first_launch(forkserver, server, state)
     log_decision("fork server started ahead of need (%s imports multiprocessing)", path)
+
+
+def _start_tracker_later() -> None:
+    pass
 
 
 # What the first launch's check reads of the fork server, and resets to discard it.
@@ -148,12 +162,15 @@ def _fork_server_settings(server: "Any") -> "dict[str, Any]":
 
 # The parent's state (spawnfix.process_state) when its warm fork server started: kept
 # until the first launch compares it with the parent's state then; None once compared,
-# and where no warm fork server was started.
+# in a child forked meanwhile, and where no warm fork server was started.
 _speculation: "Optional[dict[str, Any]]" = None
+
+# Whether this process has registered _forget_in_fork_child (at most once).
+_fork_hook_registered = False
 
 
 def _await_first_launch(forkserver: "Any", server: "Any", state: "dict[str, Any]") -> None:
-    global _speculation
+    global _speculation, _fork_hook_registered
     original = server.ensure_running
 
     def ensure_running() -> None:
@@ -174,6 +191,9 @@ def _await_first_launch(forkserver: "Any", server: "Any", state: "dict[str, Any]
     # connect_to_new_process() calls self.ensure_running(); the module's name for it is
     # a copy of the bound method, for programs that call it themselves.
     server.ensure_running = forkserver.ensure_running = ensure_running
+    if not _fork_hook_registered:
+        os.register_at_fork(after_in_child=_forget_in_fork_child)
+        _fork_hook_registered = True
 
 
 def _check_at_first_launch(forkserver: "Any", server: "Any") -> "Optional[int]":
@@ -247,6 +267,30 @@ def _forget(server: "Any") -> None:
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError):  # reaped by the program (waits for any)
         os.waitpid(pid, 0)
+
+
+def _forget_in_fork_child() -> None:
+    """In a child forked before the first launch (a daemon): forget the parent's warm
+    fork server, so that the child's first launch starts its own, as natively. Its copy
+    of the pipe would keep that fork server, and whatever reads its stdout, waiting."""
+    global _speculation
+    if _speculation is None:
+        return
+    _speculation = None
+    from spawnfix.diagnostics import log_decision
+
+    try:
+        forkserver = sys.modules["multiprocessing.forkserver"]
+        server = forkserver._forkserver
+        stop_checking(forkserver, server)
+        alive = server._forkserver_alive_fd
+        _forget(server)
+        if alive is not None:
+            os.close(alive)
+    except Exception as error:  # never raise from a fork hook
+        log_decision("forked child could not forget the warm fork server: %r", error)
+        return
+    log_decision("forked before the first launch: the child forgets the warm fork server")
 
 
 def _imports_guarded_main(script: "Any") -> bool:
