@@ -66,6 +66,17 @@ def test_a_change_after_the_warm_start_gets_a_fork_server_as_natively(
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_a_discarded_warm_fork_server_is_reaped(envs, tmp_path, version):
+    """Once the first launch has discarded the warm fork server, it has exited and been
+    waited for (no zombie), and the workers' parent is the fork server started then."""
+    python = envs.get(version).python
+    run = _run(python, "discarded", tmp_path, SPAWNFIX_DEBUG="1")
+    assert run.returncode == 0, run.output
+    expected = "warm fork server gone True\nforked by the fork server started then True\n"
+    assert run.stdout == expected, run.output
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_nothing_changed_the_warm_fork_server_forks_the_workers(envs, tmp_path, version):
     """No inherited change (a SIGTERM handler in Python, an entry appended to sys.path):
     the workers' parent is the fork server started ahead of need, and its start left the
