@@ -51,6 +51,7 @@ the pipe no longer keeps the parent's fork server, and whatever reads that one's
 waiting.
 """
 
+import _thread
 import contextlib
 import os
 import sys
@@ -165,8 +166,12 @@ def _fork_server_settings(server: "Any") -> "dict[str, Any]":
 # in a child forked meanwhile, and where no warm fork server was started.
 _speculation: "Optional[dict[str, Any]]" = None
 
-# Whether this process has registered _forget_in_fork_child (at most once).
+# Whether this process has registered its fork hooks (at most once).
 _fork_hook_registered = False
+
+# Held by every os.fork() (register_at_fork's ``before``) and while the first launch
+# discards the warm fork server: a child forked in between would keep its pipe open.
+_fork_lock = _thread.allocate_lock()
 
 
 def _await_first_launch(forkserver: "Any", server: "Any", state: "dict[str, Any]") -> None:
@@ -192,7 +197,11 @@ def _await_first_launch(forkserver: "Any", server: "Any", state: "dict[str, Any]
     # a copy of the bound method, for programs that call it themselves.
     server.ensure_running = forkserver.ensure_running = ensure_running
     if not _fork_hook_registered:
-        os.register_at_fork(after_in_child=_forget_in_fork_child)
+        os.register_at_fork(
+            before=_before_fork,
+            after_in_parent=_after_fork_in_parent,
+            after_in_child=_forget_in_fork_child,
+        )
         _fork_hook_registered = True
 
 
@@ -203,25 +212,31 @@ def _check_at_first_launch(forkserver: "Any", server: "Any") -> "Optional[int]":
     from spawnfix import process_state
     from spawnfix.diagnostics import log_decision
 
-    state, _speculation = _speculation, None
-    stop_checking(forkserver, server)
-    if state is None or server._forkserver_pid is None:
-        return None  # checked by another thread, or stopped by the program
+    if _speculation is None:
+        return None  # checked by another thread
+    now: Optional[dict[str, Any]] = None
+    failure = ""
     try:
         now = process_state.capture()
         now.update(_fork_server_settings(server))
-        changed = process_state.first_change(state, now)
     except Exception as error:  # not known to be unchanged: as natively
-        changed = f"(not checked: {error!r})"
+        failure = f"what (not checked: {error!r})"
+    with _fork_lock:
+        state, _speculation = _speculation, None
+        stop_checking(forkserver, server)
+        if state is None or server._forkserver_pid is None:
+            return None  # checked by another thread, or stopped by the program
+        changed = failure if now is None else process_state.first_change(state, now)
+        discarded = _detach(server) if changed is not None else None
     if changed is None:
         log_decision("warm fork server used: nothing its children inherit has changed")
-        return None
-    log_decision(
-        "warm fork server discarded: %s changed since it started; the fork server "
-        "starts now, as natively",
-        changed,
-    )
-    return _detach(server)
+    else:
+        log_decision(
+            "warm fork server discarded: %s changed since it started; the fork server "
+            "starts now, as natively",
+            changed,
+        )
+    return discarded
 
 
 def stop_checking(forkserver: "Any", server: "Any") -> None:
@@ -269,11 +284,20 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
+def _before_fork() -> None:
+    _fork_lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    _fork_lock.release()
+
+
 def _forget_in_fork_child() -> None:
     """In a child forked before the first launch (a daemon): forget the parent's warm
     fork server, so that the child's first launch starts its own, as natively. Its copy
     of the pipe would keep that fork server, and whatever reads its stdout, waiting."""
-    global _speculation
+    global _speculation, _fork_lock
+    _fork_lock = _thread.allocate_lock()  # the parent's copy is held by _before_fork
     if _speculation is None:
         return
     _speculation = None
