@@ -45,6 +45,8 @@ EXPECTED = {
     "multiprocessing.context:BaseContext.get_context": ("self", "method"),
     "multiprocessing.context:DefaultContext.get_context": ("self", "method"),
     "multiprocessing.context:DefaultContext.set_start_method": ("self", "method"),
+    # Stood in for until the first launch (spawnfix.warm_forkserver), called as received.
+    "multiprocessing.forkserver:ForkServer.ensure_running": ("self",),
 }
 
 

@@ -31,12 +31,28 @@ default: ``os.environ.get("METHOD", "forkserver")``).
 
 The fork server is started exactly as the first launch would start it
 (``forkserver.ensure_running()``: the same ``sys.path``, ``sys.argv``, preload and
-authentication key; later changes to ``os.environ`` still reach each child through
-``spawnfix.inherited_config``); it prints nothing and is no ``Process`` (not in
-``active_children()``). ``SPAWNFIX=0`` and ``SPAWNFIX_PRELOAD=0`` turn it off, as does
-``SPAWNFIX_WARM=0``.
+authentication key), but for the resource tracker, which the first launch starts, as
+natively; it prints nothing and is no ``Process`` (not in ``active_children()``).
+``SPAWNFIX=0`` and ``SPAWNFIX_PRELOAD=0`` turn it off, as does ``SPAWNFIX_WARM=0``.
+
+It is a speculation, checked at the first launch. The fork server, and every child it
+forks, keeps what the parent was when it started, not what the parent is at the first
+``start()``: a ``main()`` that narrows the umask, lowers a limit, ignores SIGINT while its
+Pool starts, changes directory, puts a vendored module first on ``sys.path`` or sets a
+variable that a module reads at import would get other workers than natively. So the
+parent's state is recorded as the fork server starts (``spawnfix.process_state``) and
+compared when the first launch calls ``ensure_running``: unchanged, the warm fork server
+is used; changed, it is discarded (its pipe closed so that it exits, reaped once the new
+one has started) and the standard library starts one then, as natively; the debug line
+names what changed. Recording and comparing cost about 40 and 50 µs, once. A child
+forked before the first launch (a daemon) forgets the warm fork server
+(``os.register_at_fork``): its first launch starts its own, as natively, and its copy of
+the pipe no longer keeps the parent's fork server, and whatever reads that one's stdout,
+waiting.
 """
 
+import _thread
+import contextlib
 import os
 import sys
 from functools import cached_property
@@ -79,27 +95,226 @@ def warm_if_needed(multiprocessing_module: "Any") -> None:
         # This fork server imports the guarded main script itself, with the sys.argv and
         # sys.path the parent has when the first child starts: it must not start sooner.
         return
-    from spawnfix import mp_hooks
+    from spawnfix import mp_hooks, process_state
     from spawnfix.diagnostics import log_decision
 
     try:
-        from multiprocessing import context, forkserver
+        from multiprocessing import context, forkserver, resource_tracker
 
+        server = forkserver._forkserver
+        if not _can_check(server):
+            return
+        state = process_state.capture()
         mp_hooks.starting_ahead_of_need = True
         chosen = context._default_context._actual_context
+        start_tracker = resource_tracker.ensure_running
+        # The resource tracker starts at the first launch, as natively: started now, it
+        # would hold the stdout the program has now, and a process that forks (a daemon)
+        # would share it.
+        resource_tracker.ensure_running = _start_tracker_later
         try:
             forkserver.ensure_running()
         finally:
+            resource_tracker.ensure_running = start_tracker
             # ensure_running() reads get_start_method() for the preload's preparation
             # data, which fixes the default context: the program's own
             # set_start_method() would then fail with "context has already been set".
             context._default_context._actual_context = chosen
+        state.update(_fork_server_settings(server))
     except Exception as error:  # fail open: the first launch starts it, as natively
         log_decision("fork server not started ahead of need: %r", error)
         return
     finally:
         mp_hooks.starting_ahead_of_need = False
+    _await_first_launch(forkserver, server, state)
     log_decision("fork server started ahead of need (%s imports multiprocessing)", path)
+
+
+def _start_tracker_later() -> None:
+    pass
+
+
+# What the first launch's check reads of the fork server, and resets to discard it.
+_SERVER_STATE = ("_forkserver_pid", "_forkserver_alive_fd", "_forkserver_address", "_lock")
+
+
+def _can_check(server: "Any") -> bool:
+    from spawnfix.private_api import expects
+
+    if not all(hasattr(server, name) for name in _SERVER_STATE):
+        from spawnfix.diagnostics import log_decision
+
+        log_decision("fork server not started ahead of need: it has no %s", _SERVER_STATE)
+        return False
+    return expects(
+        type(server).ensure_running, "multiprocessing.forkserver:ForkServer.ensure_running"
+    )
+
+
+def _fork_server_settings(server: "Any") -> "dict[str, Any]":
+    # What the program may change through multiprocessing itself after the warm start.
+    from multiprocessing import spawn
+
+    return {
+        "executable (set_executable)": spawn.get_executable(),
+        "fork server preload (set_forkserver_preload)": list(server._preload_modules),
+    }
+
+
+# The parent's state (spawnfix.process_state) when its warm fork server started: kept
+# until the first launch compares it with the parent's state then; None once compared,
+# in a child forked meanwhile, and where no warm fork server was started.
+_speculation: "Optional[dict[str, Any]]" = None
+
+# Whether this process has registered its fork hooks (at most once).
+_fork_hook_registered = False
+
+# Held by every os.fork() (register_at_fork's ``before``) and while the first launch
+# discards the warm fork server: a child forked in between would keep its pipe open.
+_fork_lock = _thread.allocate_lock()
+
+
+def _await_first_launch(forkserver: "Any", server: "Any", state: "dict[str, Any]") -> None:
+    global _speculation, _fork_hook_registered
+    original = server.ensure_running
+
+    def ensure_running() -> None:
+        discarded = None
+        try:
+            with server._lock:
+                discarded = _check_at_first_launch(forkserver, server)
+        except Exception as error:  # fail open: the fork server as it is
+            from spawnfix.diagnostics import log_decision
+
+            log_decision("warm fork server not checked: %r", error)
+        original()
+        if discarded is not None:
+            _reap(discarded)
+
+    ensure_running.spawnfix_original = original  # type: ignore[attr-defined]
+    _speculation = state
+    # connect_to_new_process() calls self.ensure_running(); the module's name for it is
+    # a copy of the bound method, for programs that call it themselves.
+    server.ensure_running = forkserver.ensure_running = ensure_running
+    if not _fork_hook_registered:
+        os.register_at_fork(
+            before=_before_fork,
+            after_in_parent=_after_fork_in_parent,
+            after_in_child=_forget_in_fork_child,
+        )
+        _fork_hook_registered = True
+
+
+def _check_at_first_launch(forkserver: "Any", server: "Any") -> "Optional[int]":
+    """Keep the warm fork server if what its children inherit is unchanged; otherwise
+    detach it (its pid is returned, to be reaped) so that one starts now, as natively."""
+    global _speculation
+    from spawnfix import process_state
+    from spawnfix.diagnostics import log_decision
+
+    if _speculation is None:
+        return None  # checked by another thread
+    now: Optional[dict[str, Any]] = None
+    failure = ""
+    try:
+        now = process_state.capture()
+        now.update(_fork_server_settings(server))
+    except Exception as error:  # not known to be unchanged: as natively
+        failure = f"what (not checked: {error!r})"
+    with _fork_lock:
+        state, _speculation = _speculation, None
+        stop_checking(forkserver, server)
+        if state is None or server._forkserver_pid is None:
+            return None  # checked by another thread, or stopped by the program
+        changed = failure if now is None else process_state.first_change(state, now)
+        discarded = _detach(server) if changed is not None else None
+    if changed is None:
+        log_decision("warm fork server used: nothing its children inherit has changed")
+    else:
+        log_decision(
+            "warm fork server discarded: %s changed since it started; the fork server "
+            "starts now, as natively",
+            changed,
+        )
+    return discarded
+
+
+def stop_checking(forkserver: "Any", server: "Any") -> None:
+    """Put back the fork server's own ``ensure_running`` (a second call does nothing)."""
+    patched = vars(server).get("ensure_running")
+    original = getattr(patched, "spawnfix_original", None)
+    if original is None:
+        return
+    if getattr(original, "__func__", None) is getattr(type(server), "ensure_running", None):
+        del server.ensure_running
+    else:
+        server.ensure_running = original
+    if forkserver.ensure_running is patched:
+        forkserver.ensure_running = original
+
+
+def _detach(server: "Any") -> int:
+    # ForkServer._stop_unlocked (3.12+) without its wait: the fork server may still be
+    # importing its preload; it is reaped once the new one has started beside it.
+    from multiprocessing import util
+
+    pid, alive, address = (
+        server._forkserver_pid,
+        server._forkserver_alive_fd,
+        server._forkserver_address,
+    )
+    _forget(server)
+    if alive is not None:
+        os.close(alive)  # the only write end: the fork server reads EOF and exits
+    if address and not util.is_abstract_socket_namespace(address):
+        with contextlib.suppress(OSError):
+            os.unlink(address)
+    return int(pid)
+
+
+def _forget(server: "Any") -> None:
+    # The state of a ForkServer that has started nothing (3.14 adds the authkey).
+    server._forkserver_pid = server._forkserver_alive_fd = server._forkserver_address = None
+    if hasattr(server, "_forkserver_authkey"):
+        server._forkserver_authkey = None
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):  # reaped by the program (waits for any)
+        os.waitpid(pid, 0)
+
+
+def _before_fork() -> None:
+    _fork_lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    _fork_lock.release()
+
+
+def _forget_in_fork_child() -> None:
+    """In a child forked before the first launch (a daemon): forget the parent's warm
+    fork server, so that the child's first launch starts its own, as natively. Its copy
+    of the pipe would keep that fork server, and whatever reads its stdout, waiting."""
+    global _speculation, _fork_lock
+    _fork_lock = _thread.allocate_lock()  # the parent's copy is held by _before_fork
+    if _speculation is None:
+        return
+    _speculation = None
+    from spawnfix.diagnostics import log_decision
+
+    try:
+        forkserver = sys.modules["multiprocessing.forkserver"]
+        server = forkserver._forkserver
+        stop_checking(forkserver, server)
+        alive = server._forkserver_alive_fd
+        _forget(server)
+        if alive is not None:
+            os.close(alive)
+    except Exception as error:  # never raise from a fork hook
+        log_decision("forked child could not forget the warm fork server: %r", error)
+        return
+    log_decision("forked before the first launch: the child forgets the warm fork server")
 
 
 def _imports_guarded_main(script: "Any") -> bool:

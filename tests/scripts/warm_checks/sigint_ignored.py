@@ -1,0 +1,17 @@
+"""Guarded: the documented idiom, SIGINT ignored while the forkserver Pool starts."""
+
+import multiprocessing
+import signal
+
+
+def sigint_handler(_):
+    handler = signal.getsignal(signal.SIGINT)
+    return "SIG_IGN" if handler is signal.SIG_IGN else getattr(handler, "__name__", str(handler))
+
+
+if __name__ == "__main__":
+    original = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    pool = multiprocessing.get_context("forkserver").Pool(2)
+    signal.signal(signal.SIGINT, original)
+    with pool:
+        print(sorted(set(pool.map(sigint_handler, range(4)))))
