@@ -74,3 +74,20 @@ def test_the_unguarded_scripts_cannot_run_natively(main_env, tmp_path):
     ).result
     assert result.timed_out, result.output
     assert "bootstrapping phase" in result.stderr, result.output
+
+
+@pytest.mark.parametrize("spawnfix", ["1", "0"])
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", ["3.11", "3.14"])
+def test_workers_of_another_interpreter_start_as_natively(
+    envs, tmp_path, version, method, spawnfix
+):
+    """``set_executable()`` to an interpreter without spawnfix: nothing of spawnfix's goes
+    into its children's preparation data, so they start (on the old code every worker
+    died with ModuleNotFoundError: No module named 'spawnfix')."""
+    python = envs.get(version).python
+    other = envs.get(version, with_spawnfix=False).python
+    result = _run(
+        python, "other_interpreter", method, tmp_path, WORKER_PYTHON=other, SPAWNFIX=spawnfix
+    )
+    assert (result.returncode, result.stdout) == (0, "[0, 1, 4, 9]\n"), result.output
