@@ -12,7 +12,8 @@ forkserver child must re-run part of the main script to get its definitions
   wraps (every top-level statement but imports): an audit hook (PEP 578) raises
   ``EffectRefused``, a ``PermissionError``, for opening a file for writing, creating,
   deleting or renaming files and folders, changing the working directory or the
-  environment, starting a subprocess and connecting a socket. The statement fails there and
+  environment (setting a variable to the value it has is no change, and allowed),
+  starting a subprocess and connecting a socket. The statement fails there and
   the re-run skips it, as it skips any statement that raises. Reading files is allowed.
 
 An audit hook cannot be removed: it stays for the child's life, and after the re-run it
@@ -139,7 +140,22 @@ def _refuse_effects(event: str, args: "tuple[Any, ...]") -> None:
             return
     elif event not in _REFUSED_EVENTS:
         return
+    elif event in ("os.putenv", "os.unsetenv") and _environment_unchanged(event, args):
+        return  # the child's environment already is the parent's: setting it again is no change
     raise EffectRefused(f"spawnfix: the parent already did this ({event}); a child does not")
+
+
+def _environment_unchanged(event: str, args: "tuple[Any, ...]") -> bool:
+    # A re-run statement that sets a variable to the value the child has (the parent's,
+    # at start()) changes nothing; refusing it would cost the rest of the statement
+    # (mlflow.set_tracking_uri sets its module's state, then the variable).
+    try:
+        environ = os.environb if isinstance(args[0], bytes) else os.environ
+        if event == "os.unsetenv":
+            return args[0] not in environ
+        return environ.get(args[0]) == args[1]
+    except Exception:
+        return False
 
 
 def rerun_in_progress() -> bool:

@@ -12,6 +12,8 @@ from corpus_runs import FILE, run_corpus
 from support.scripts import NATIVE_HANG_SECONDS
 
 FOLDER = "child_safety"
+# An installed-looking library folder (its name is site-packages) inside the scripts' copy.
+SCRIPTS_COPY_LIBS = "child_safety/libs/site-packages"
 
 
 def _run(python, script, method, tmp_path, **env):
@@ -91,3 +93,23 @@ def test_workers_of_another_interpreter_start_as_natively(
         python, "other_interpreter", method, tmp_path, WORKER_PYTHON=other, SPAWNFIX=spawnfix
     )
     assert (result.returncode, result.stdout) == (0, "[0, 1, 4, 9]\n"), result.output
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", ["3.11", "3.14"])
+def test_a_library_call_that_sets_the_environment_is_not_lost(envs, tmp_path, version, method):
+    """mlflow.set_tracking_uri's shape (an installed library sets an environment variable
+    and then its own state at the top level): the child's re-run sets the variable to the
+    value it already has, which is allowed, so the library's state is set too, as under
+    fork (the refused variable cost the whole call before)."""
+    python = envs.get(version).python
+    library = SCRIPTS_COPY_LIBS
+    expected = (
+        "['sqlite:///mlflow.db <- 0', 'sqlite:///mlflow.db <- 1', 'sqlite:///mlflow.db <- 2']\n"
+    )
+    for label, start, env in (("fork", "fork", {"SPAWNFIX": "0"}), (method, method, {})):
+        work = tmp_path / label
+        result = _run(
+            python, "tracking_uri", start, work, PYTHONPATH=str(work / "scripts" / library), **env
+        )
+        assert (result.returncode, result.stdout) == (0, expected), result.output
