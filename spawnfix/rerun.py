@@ -347,10 +347,6 @@ def rerun_main_until(
                         run_statements(statements, path, temp_module.__dict__, source, values)
             if values is not None:
                 values.bind_rest(temp_module.__dict__)
-                # The re-run ran as __mp_main__ (so the main guard stays shut); from now on
-                # the child's functions see the name a fork child's see (their globals are
-                # this dictionary): getLogger(__name__), loguru's {name}.
-                temp_module.__dict__["__name__"] = "__main__"
     finally:
         if saved_module is None:
             sys.modules.pop("__mp_main__", None)

@@ -113,16 +113,3 @@ def test_a_library_call_that_sets_the_environment_is_not_lost(envs, tmp_path, ve
             python, "tracking_uri", start, work, PYTHONPATH=str(work / "scripts" / library), **env
         )
         assert (result.returncode, result.stdout) == (0, expected), result.output
-
-
-@pytest.mark.parametrize("method", ["spawn", "forkserver"])
-@pytest.mark.parametrize("version", matrix_pythons())
-def test_workers_see_the_main_module_named_as_under_fork(envs, tmp_path, version, method):
-    """A worker function reading ``__name__`` sees ``"__main__"``, as a fork worker does
-    (the re-run itself ran as ``__mp_main__``, so the main guard stayed shut)."""
-    python = envs.get(version).python
-    for label, start, env in (("fork", "fork", {"SPAWNFIX": "0"}), (method, method, {})):
-        result = _run(python, "module_name", start, tmp_path / label, **env)
-        assert (result.returncode, result.stdout) == (0, "['__main__', '__main__']\n"), (
-            result.output
-        )
