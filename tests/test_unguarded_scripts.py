@@ -135,9 +135,10 @@ def _working_cases() -> list[tuple[str, str, str]]:
 @pytest.mark.parametrize("invocation", INVOCATIONS)
 @pytest.mark.parametrize(("version", "script", "start_method"), _working_cases())
 def test_working_scripts_behave_the_same(envs, tmp_path, version, script, start_method, invocation):
-    """Guarded and dynamically guarded scripts: same output and parent markers as without
-    spawnfix; the children's top-level ``record()`` calls, which natively write again in
-    every child (and on 3.14+ in the fork server), write nothing (as under fork)."""
+    """Guarded and dynamically guarded scripts that chose their start method: same output
+    and markers as without spawnfix (their children are spawn's: the children's top-level
+    ``record()`` calls write again, as natively). With ``SPAWNFIX_VALUES=fork`` they write
+    nothing, as under fork."""
     env = envs.get(version)
     with_fix = run_corpus(env.python, script, start_method, invocation, tmp_path / "on")
     without = run_corpus(
@@ -148,9 +149,14 @@ def test_working_scripts_behave_the_same(envs, tmp_path, version, script, start_
     assert with_fix.result.stderr == without.result.stderr == ""
     assert with_fix.events_of("__main__") == without.events_of("__main__")
     assert "start" in without.events_of("__mp_main__"), without.markers
+    assert set(with_fix.events_of("__mp_main__")) == set(without.events_of("__mp_main__"))
+    forced = run_corpus(
+        env.python, script, start_method, invocation, tmp_path / "fork", SPAWNFIX_VALUES="fork"
+    )
+    assert forced.result.stdout == without.result.stdout, forced.result.output
     # Also on 3.14+, whose fork server natively imports the guarded script once more: it
     # gets the script's imports instead.
-    assert with_fix.events_of("__mp_main__") == [], with_fix.markers
+    assert forced.events_of("__mp_main__") == [], forced.markers
 
 
 @pytest.mark.parametrize("version", matrix_pythons())
