@@ -24,4 +24,4 @@ def square(x):
 if __name__ == "__main__":
     context = multiprocessing.get_context(os.environ["START_METHOD"])
     with context.Pool(1, initializer=connect) as pool:
-        print(pool.map(square, range(10)))
+        print(pool.map(square, range(10), chunksize=1))  # no chunk size from len(pool)
