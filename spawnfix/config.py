@@ -235,6 +235,8 @@ def _read_failing_open() -> "Config":
 
 def _report_ignored(settings: "Config") -> None:
     # Called once _current is set: log_decision asks current() whether to write.
+    if not settings.ignored:
+        return
     try:
         from spawnfix import messages
         from spawnfix.diagnostics import log_decision
