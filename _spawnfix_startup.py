@@ -1,0 +1,101 @@
+"""spawnfix's startup hook: ``spawnfix.pth`` runs ``watch_imports()`` in every interpreter.
+
+It imports nothing. It puts this module first on ``sys.meta_path``, where ``find_spec``
+sees the name of every module imported from then on and answers None at once for all but
+the modules spawnfix acts on (``WATCHED``). The first of those imports spawnfix, which
+activates itself and takes this finder out, and that import goes on with spawnfix's hooks.
+A process that imports none of them never imports spawnfix (``bench/startup_overhead.py``:
+this module costs what any one-module hook does, less than compiling the same code inline
+in the ``.pth`` line at every start).
+
+Fail-open: a spawnfix package that is missing or fails to import is tried once; the
+program's imports go on as if spawnfix were not installed.
+
+Not covered: a watched module found by a finder placed before this one (inserted at the
+front of ``sys.meta_path`` after this ran) is not seen; spawnfix then starts at the next
+watched import, if any.
+"""
+
+import sys
+
+# The modules whose import starts spawnfix: the modules of spawnfix's hook table, by the
+# first name an import of each asks for (tests/unit/test_startup_watch.py checks that they
+# agree). concurrent.futures.process imports multiprocessing midway, too late for its own
+# hook, so it is named itself. Emptied when spawnfix cannot be imported: tried once.
+WATCHED = {
+    "multiprocessing",
+    "multiprocess",
+    "billiard",
+    "concurrent.futures.process",
+    "torch",
+    "cloudpickle",
+    "wandb",
+}
+
+# The .pth (or PEP 829 .start) file whose line called watch_imports(), for `spawnfix doctor`.
+started_by = None
+# warnings.filters as the interpreter set them up, taken before the program can change them
+# (-W options are applied before site runs): children get only the program's own changes.
+warning_filters = None
+
+
+def watch_imports():
+    """Start watching imports; a second call does nothing (virtual environments run
+    ``.pth`` lines twice before Python 3.15)."""
+    global started_by, warning_filters
+    this = sys.modules[__name__]
+    if this in sys.meta_path:
+        return
+    started_by = _startup_file(sys._getframe(1))
+    warning_filters = tuple(getattr(sys.modules.get("_warnings"), "filters", ()))
+    sys.meta_path.insert(0, this)
+    if "spawnfix" in sys.modules or not WATCHED.isdisjoint(sys.modules):
+        _start_spawnfix()  # imported already, by an earlier .pth line
+
+
+def find_spec(name, path=None, target=None):
+    """None, unless ``name`` is watched: then start spawnfix and let it answer."""
+    if name not in WATCHED:
+        return None
+    spawnfix = _start_spawnfix()
+    if spawnfix is None:
+        return None
+    # This finder has left sys.meta_path, so it answers with what the other finders find
+    # (their errors are the program's, as without spawnfix).
+    return spawnfix.find_watched_spec(name, path, target)
+
+
+def _start_spawnfix():
+    try:
+        spawnfix = _import_spawnfix()
+        spawnfix.start_from_watcher(sys.modules[__name__])
+        spawnfix.find_watched_spec  # noqa: B018  (a spawnfix without it is not started)
+    except Exception:
+        WATCHED.clear()
+        return None
+    return spawnfix
+
+
+def _import_spawnfix():
+    # The package installed beside this module first: by now the program's folder (the
+    # current one, for -c) leads sys.path, and a spawnfix.py or spawnfix/ there is not it.
+    import os
+
+    here = os.path.dirname(__file__)
+    sys.path.insert(0, here)
+    try:
+        import spawnfix
+    finally:
+        sys.path.remove(here)
+    return spawnfix
+
+
+def _startup_file(frame):
+    # site runs a .pth import line with exec() in a frame holding ``fullname`` (3.8-3.15)
+    # and calls a .start entry point from a frame holding ``filename`` (3.15+, PEP 829).
+    names = frame.f_locals
+    for key in ("fullname", "filename"):
+        value = names.get(key)
+        if isinstance(value, str) and value.endswith((".pth", ".start")):
+            return value
+    return None
