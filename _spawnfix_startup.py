@@ -46,7 +46,10 @@ def watch_imports():
     this = sys.modules[__name__]
     if this in sys.meta_path:
         return
-    started_by = _startup_file(sys._getframe(1))
+    # site runs a .pth line with exec() among its locals, ``fullname`` the file's path
+    # (3.8-3.15), and calls a .start entry point where ``filename`` is (3.15+, PEP 829).
+    site_names = sys._getframe(1).f_locals
+    started_by = site_names.get("fullname") or site_names.get("filename")
     warning_filters = tuple(getattr(sys.modules.get("_warnings"), "filters", ()))
     sys.meta_path.insert(0, this)
     if "spawnfix" in sys.modules or not WATCHED.isdisjoint(sys.modules):
@@ -54,48 +57,32 @@ def watch_imports():
 
 
 def find_spec(name, path=None, target=None):
-    """None, unless ``name`` is watched: then start spawnfix and let it answer."""
+    """None, unless ``name`` is watched: then start spawnfix and let it answer (this finder
+    has left sys.meta_path by then, so spawnfix answers with what the others find)."""
     if name not in WATCHED:
         return None
     spawnfix = _start_spawnfix()
-    if spawnfix is None:
-        return None
-    # This finder has left sys.meta_path, so it answers with what the other finders find
-    # (their errors are the program's, as without spawnfix).
-    return spawnfix.find_watched_spec(name, path, target)
+    return spawnfix and spawnfix.find_watched_spec(name, path, target)
 
 
 def _start_spawnfix():
-    try:
-        spawnfix = _import_spawnfix()
-        spawnfix.start_from_watcher(sys.modules[__name__])
-        spawnfix.find_watched_spec  # noqa: B018  (a spawnfix without it is not started)
-    except Exception:
-        WATCHED.clear()
-        return None
-    return spawnfix
-
-
-def _import_spawnfix():
-    # The package installed beside this module first: by now the program's folder (the
-    # current one, for -c) leads sys.path, and a spawnfix.py or spawnfix/ there is not it.
+    # The package installed beside this module: by now the program's folder (the current
+    # one, for -c) leads sys.path, and a spawnfix.py or spawnfix/ there is not it.
     import os
 
     here = os.path.dirname(__file__)
     sys.path.insert(0, here)
     try:
         import spawnfix
+
+        spawnfix.start_from_watcher(sys.modules[__name__])
+        spawnfix.find_watched_spec  # noqa: B018  (a spawnfix without it is not started)
+    except Exception:
+        WATCHED.clear()
+        return None
     finally:
-        sys.path.remove(here)
+        for index, entry in enumerate(sys.path):
+            if entry is here:  # this entry, not the equal one site added
+                del sys.path[index]
+                break
     return spawnfix
-
-
-def _startup_file(frame):
-    # site runs a .pth import line with exec() in a frame holding ``fullname`` (3.8-3.15)
-    # and calls a .start entry point from a frame holding ``filename`` (3.15+, PEP 829).
-    names = frame.f_locals
-    for key in ("fullname", "filename"):
-        value = names.get(key)
-        if isinstance(value, str) and value.endswith((".pth", ".start")):
-            return value
-    return None
