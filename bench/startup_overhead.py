@@ -20,6 +20,11 @@ one addition:
 - module floor: an empty hook shipped the way spawnfix ships its own, a ``.pth`` line that
   imports a one-function module and calls it. What any hook that imports a module pays.
 
+And, for the design's sake, the least an inline finder costs (the alternative to importing
+a module): a ``.pth`` line that defines and installs a finder checking the same names,
+without fail-open or anything else. ``site`` compiles that line at every start (twice in a
+virtual environment before 3.15), which costs more than reading a module's bytecode.
+
 Usage: python bench/startup_overhead.py [--runs N] [--python 3.11 3.14 3.15] [--wheel W]
 """
 
@@ -60,6 +65,14 @@ FLOORS = {
         "floor_hook.pth": "import floor_hook; floor_hook.activate()\n",
         "floor_hook.py": "def activate():\n    pass\n",
     },
+    "inline finder": {
+        "floor_hook.pth": (
+            "import sys; sys.meta_path.insert(0, type(sys.implementation)(find_spec=lambda "
+            "name, *args: __import__('spawnfix') if name in {'multiprocessing', 'multiprocess', "
+            "'billiard', 'concurrent.futures.process', 'torch', 'cloudpickle', 'wandb'} "
+            "else None))\n"
+        ),
+    },
 }
 
 
@@ -72,14 +85,16 @@ def floor_python(without: Path, files: dict[str, str]) -> str:
     for name, text in files.items():
         (site_packages / name).write_text(text)
     python = str(folder / "bin" / "python")
-    compiled = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    subprocess.run(
-        [python, "-m", "compileall", "-q", *map(str, site_packages.glob("floor_hook*.py"))],
-        check=True,
-        env=compiled,
-        stdout=subprocess.DEVNULL,
-        timeout=300,
-    )
+    modules = [str(path) for path in site_packages.glob("floor_hook*.py")]
+    if modules:  # compileall without a file compiles all of sys.path
+        compiled = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        subprocess.run(
+            [python, "-m", "compileall", "-q", *modules],
+            check=True,
+            env=compiled,
+            stdout=subprocess.DEVNULL,
+            timeout=300,
+        )
     return python
 
 
