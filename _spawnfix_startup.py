@@ -4,9 +4,10 @@ It imports nothing. It puts this module first on ``sys.meta_path``, where ``find
 sees the name of every module imported from then on and answers None at once for all but
 the modules spawnfix acts on (``WATCHED``). The first of those imports spawnfix, which
 activates itself and takes this finder out, and that import goes on with spawnfix's hooks.
-A process that imports none of them never imports spawnfix (``bench/startup_overhead.py``:
-this module costs what any one-module hook does, less than compiling the same code inline
-in the ``.pth`` line at every start).
+A process that imports none of them never imports spawnfix. Reading this module's bytecode
+costs about what any one-module hook costs; the same finder written into the ``.pth`` line
+would cost more, since ``site`` compiles that line at every start
+(``bench/startup_overhead.py``).
 
 Fail-open: a spawnfix package that is missing or fails to import is tried once; the
 program's imports go on as if spawnfix were not installed.
