@@ -36,10 +36,13 @@ def build_wheel() -> Path:
     return wheel
 
 
-def environments(requirements: List[str], version: str | None = None) -> Dict[str, venvs.Venv]:
+def environments(
+    requirements: List[str], version: str | None = None, wheel: Path | None = None
+) -> Dict[str, venvs.Venv]:
     """Two cached environments, with and without spawnfix, of this interpreter or of
-    Python ``version`` as the tests find it (3.14 and 3.15: Debian's, provisioned)."""
-    wheel = build_wheel()
+    Python ``version`` as the tests find it (3.14 and 3.15: Debian's, provisioned); spawnfix
+    from ``wheel``, or from a wheel built from this source tree."""
+    wheel = wheel or build_wheel()
     python = venvs.find_python(version) if version else sys.executable
     if python is None:
         raise SystemExit(f"no Python {version} here (the tests provision it: run them once)")

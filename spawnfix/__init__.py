@@ -1,22 +1,21 @@
 """spawnfix: unguarded scripts that work under the spawn and forkserver start methods.
 
-This module is also the startup hook: ``spawnfix.pth`` (Python <= 3.14) and
-``spawnfix.start`` (3.15+, PEP 829) call ``activate()`` in every interpreter of the
-environment. It is one module on purpose: the hook used to be a ``spawnfix.startup``
-module, and importing it beside the package cost a second import at every interpreter
-start (``bench/startup_overhead.py``). So this module stays cheap, standard library only,
-idempotent and fail-open:
+The startup hook (``spawnfix.pth``) does not import this package: it runs
+``_spawnfix_startup.watch_imports()``, which watches imports for the modules spawnfix acts
+on and imports this package at the first of them. Importing the package while that watcher
+is waiting (from the watcher, or ``import spawnfix`` in a program) activates spawnfix in its
+place; ``activate()`` does the same without the watcher (the sitecustomize stub, a program).
+Activation is cheap, standard library only, idempotent and fail-open:
 
-- unless spawnfix is off, ``activate()`` registers post-import hooks: each entry of
-  ``_PARENT_HOOKS`` and ``_HOOKS`` names a watched module and the spawnfix function that
-  patches it once the program imports it (at once if it already has). Those functions
-  live in their own modules, imported only then;
+- unless spawnfix is off, it registers post-import hooks: each entry of ``_PARENT_HOOKS``
+  and ``_HOOKS`` names a watched module and the spawnfix function that patches it once the
+  program imports it (at once if it already has). Those functions live in their own
+  modules, imported only then;
 - it imports neither wrapt, nor multiprocessing, nor wandb, nor ``typing``;
   ``spawnfix.config`` is imported only when a ``SPAWNFIX*`` variable is set, since the
   defaults need no parsing. The public exception classes come from ``spawnfix.errors``
   on first access;
-- a second call (virtual environments run ``.pth`` lines twice on Python < 3.15) does
-  nothing, and no exception ever escapes.
+- a second call does nothing, and no exception ever escapes.
 
 The post-import finder does not cope with module reloads (the callback does not run
 again) or with loaders that lack ``exec_module``; neither applies to the modules watched.
@@ -55,10 +54,14 @@ if TYPE_CHECKING:
 # Whether activate() has run in this process, and what it decided (for `spawnfix doctor`).
 _activated = False
 status = []
-# The .pth or .start file whose line called activate() (site's frame says), or None.
+# The .pth or .start file whose line started spawnfix (site's frame says), or None.
 started_by = None
-# warnings.filters as the interpreter set them up (recorded when warnings is imported).
+# warnings.filters as the interpreter set them up (children get only the program's own
+# changes): taken by the startup watcher before the program ran; without it (the stub, a
+# program's activate()), at activation.
 initial_warning_filters = None
+# The startup hook's module (spawnfix.pth runs its watch_imports()).
+WATCHER_MODULE = "_spawnfix_startup"
 
 # Hooks waiting for their module, by module name; an entry is removed when it runs. A
 # hook is a callable or a "module:function" of this package (imported when it runs).
@@ -112,12 +115,33 @@ _HOOKS = (
 
 def activate() -> None:
     """Install spawnfix's lazy hooks in this interpreter (idempotent, never raises)."""
-    global _activated, started_by
+    if not _activated:
+        _activate_once(_startup_file(sys._getframe(1)), None)
+
+
+def start_from_watcher(watcher: object) -> None:
+    """Take the startup watcher (``_spawnfix_startup``) out of ``sys.meta_path`` and
+    activate spawnfix in its place, with what it recorded at startup (idempotent, never
+    raises). Called by the watcher at the first watched import, and by this module's import
+    while the watcher waits."""
+    try:
+        while watcher in sys.meta_path:
+            sys.meta_path.remove(watcher)
+    except Exception:
+        pass
+    _activate_once(getattr(watcher, "started_by", None), getattr(watcher, "warning_filters", None))
+
+
+def _activate_once(startup_file, warning_filters):
+    global _activated, started_by, initial_warning_filters
     if _activated:
         return
     _activated = True
     try:
-        started_by = _startup_file(sys._getframe(1))
+        started_by = startup_file
+        if warning_filters is None:
+            warning_filters = tuple(getattr(sys.modules.get("_warnings"), "filters", ()))
+        initial_warning_filters = warning_filters
         _activate()
     except Exception as error:  # fail open: the user's program must start regardless
         status.append(f"activation failed: {error!r}")
@@ -158,22 +182,15 @@ def _activate():
         if not settings.active:
             status.append("off: SPAWNFIX disables it")
             return
-    if SPAWN_CHILD_FLAG not in sys.argv:
+    # An embedded interpreter may have no sys.argv.
+    if SPAWN_CHILD_FLAG not in (getattr(sys, "argv", None) or ()):
         for name, target in _PARENT_HOOKS:
             when_imported(name, target)
         for name, target in _PARENT_HOOKS_BEFORE:
             when_importing(name, target)
-        # Only the program's own changes to the filters are given to children
-        # (spawnfix.inherited_config).
-        when_imported("warnings", _record_initial_warning_filters)
     for name, target in _HOOKS:
         when_imported(name, target)
     status.append("hooks registered")
-
-
-def _record_initial_warning_filters(warnings_module):
-    global initial_warning_filters
-    initial_warning_filters = tuple(warnings_module.filters)
 
 
 def when_imported(name, hook):
@@ -238,26 +255,47 @@ class PostImportFinder:
 
     def find_spec(self, fullname, path=None, target=None):
         """Find the real spec with the other finders and wrap its loader."""
-        if fullname in _before:
-            for hook in _before.pop(fullname):
-                _run_failing_open(hook, fullname)
+        _run_before_hooks(fullname)
         if fullname not in _pending:
             return None
-        spec = None
-        for finder in sys.meta_path:
-            find_spec = getattr(finder, "find_spec", None)
-            if isinstance(finder, PostImportFinder) or find_spec is None:
-                continue
-            spec = find_spec(fullname, path, target)
-            if spec is not None:
-                break
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        spec.loader = _HookedLoader(spec.loader, fullname)
-        return spec
+        return _with_hooks(fullname, _spec_from_other_finders(fullname, path, target))
 
     def invalidate_caches(self):
         """Nothing is cached here; present for the finder protocol."""
+
+
+def find_watched_spec(name, path=None, target=None):
+    """The startup watcher's answer for the import that started spawnfix, found with the
+    other finders: the watcher has left ``sys.meta_path`` during that import, so it answers
+    in full, with spawnfix's hooks, as ``PostImportFinder`` would have."""
+    _run_before_hooks(name)
+    return _with_hooks(name, _spec_from_other_finders(name, path, target))
+
+
+def _run_before_hooks(name):
+    if name in _before:
+        for hook in _before.pop(name):
+            _run_failing_open(hook, name)
+
+
+def _spec_from_other_finders(name, path, target):
+    watcher = sys.modules.get(WATCHER_MODULE)
+    for finder in list(sys.meta_path):
+        find_spec = getattr(finder, "find_spec", None)
+        if isinstance(finder, PostImportFinder) or finder is watcher or find_spec is None:
+            continue
+        spec = find_spec(name, path, target)
+        if spec is not None:
+            return spec
+    return None
+
+
+def _with_hooks(name, spec):
+    if name not in _pending or spec is None or spec.loader is None:
+        return spec
+    if hasattr(spec.loader, "exec_module"):
+        spec.loader = _HookedLoader(spec.loader, name)
+    return spec
 
 
 class _HookedLoader:
@@ -291,3 +329,14 @@ def __getattr__(name: str) -> object:
 
         return getattr(errors, name)
     raise AttributeError(f"module 'spawnfix' has no attribute {name!r}")
+
+
+def _take_over_waiting_watcher():
+    watcher = sys.modules.get(WATCHER_MODULE)
+    if watcher is not None and watcher in sys.meta_path:
+        start_from_watcher(watcher)
+
+
+# `import spawnfix` while the startup watcher waits (a program, `spawnfix doctor`) activates
+# spawnfix as the watcher would have at the first watched import.
+_take_over_waiting_watcher()

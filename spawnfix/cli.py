@@ -94,6 +94,9 @@ def doctor_report() -> list[str]:
     else:
         reason = "; ".join(spawnfix.status) or "the startup hook did not run in this interpreter"
         lines.append(f"hook: inactive ({reason}); install spawnfix here or use `spawnfix run`")
+    note = pth_note(sys.version_info, spawnfix.started_by)
+    if note is not None:
+        lines.append(note)
     import multiprocessing
 
     method = multiprocessing.get_start_method(allow_none=True) or _default_start_method()
@@ -123,6 +126,14 @@ def doctor_report() -> list[str]:
         if version != "not installed":
             lines.append(f"{name}: {version} (covered through its multiprocessing use)")
     return lines
+
+
+def pth_note(version_info: Sequence[int], started_by: Optional[str]) -> Optional[str]:
+    """The doctor's note for a Python that ignores import lines in ``.pth`` files (PEP 829:
+    3.18 on), unless the hook was started by a ``.start`` file; None elsewhere."""
+    if tuple(version_info[:2]) < (3, 18) or (started_by or "").endswith(".start"):
+        return None
+    return messages.pth_import_lines_ignored(f"{version_info[0]}.{version_info[1]}")
 
 
 def _default_start_method() -> str:

@@ -155,6 +155,15 @@ def setting_not_understood(variable: str, raw: str) -> str:
     return f"{variable}={raw!r} is not understood; using its default"
 
 
+def pth_import_lines_ignored(version: str) -> str:
+    """``spawnfix doctor`` on a Python that ignores import lines in ``.pth`` files (3.18+)."""
+    return (
+        f"note: Python {version} ignores import lines in .pth files (PEP 829), so "
+        "spawnfix.pth cannot start the hook here: install the spawnfix wheel for Python "
+        "3.18+, which starts it from spawnfix.start, or run programs with `spawnfix run`"
+    )
+
+
 def wandb_thread_start(script_path: str, line: int, text: str, start_method: str) -> str:
     """Default-mode warning when old wandb is switched to thread start."""
     return "\n".join(

@@ -1,8 +1,14 @@
 """A user installs spawnfix and forgets it (issue 2): hook files, activation, fail-open,
-the sitecustomize stub, ``spawnfix run`` and the three install routes."""
+the sitecustomize stub, ``spawnfix run`` and the three install routes.
+
+The startup hook (issue 28) is ``spawnfix.pth`` alone: its one import line runs
+``_spawnfix_startup.watch_imports()``, and spawnfix itself is imported only when a module it
+acts on is (or when a program imports it).
+"""
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -11,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import matrix_pythons
 from corpus_runs import FILE, run_corpus
 from support import locks, venvs
 from support.scripts import run_python
@@ -19,16 +26,19 @@ PROBE = (
     "import sys, spawnfix as s; "
     "print(s.is_active(), sum(type(f).__name__ == 'PostImportFinder' for f in sys.meta_path))"
 )
-HEAVY = ("wrapt", "multiprocessing", "wandb", "typing", "logging", "ast", "spawnfix.config")
+WATCHER = "_spawnfix_startup"
+PTH_LINE = "import _spawnfix_startup; _spawnfix_startup.watch_imports()"
 
 
 def test_wheel_ships_the_hook_files_at_its_root(wheel):
-    """spawnfix.pth and spawnfix.start land directly in site-packages; the stub ships too."""
+    """spawnfix.pth and the module its line imports land directly in site-packages, and no
+    PEP 829 spawnfix.start (issue 28); the stub ships too."""
     names = zipfile.ZipFile(wheel).namelist()
-    assert "spawnfix.pth" in names and "spawnfix.start" in names
+    assert "spawnfix.pth" in names and f"{WATCHER}.py" in names
+    assert not [name for name in names if name.endswith(".start")], names
     assert "spawnfix/sitecustomize_stub/sitecustomize.py" in names
     pth = zipfile.ZipFile(wheel).read("spawnfix.pth").decode()
-    assert pth.strip() == "import spawnfix; spawnfix.activate()"
+    assert pth == PTH_LINE + "\n"
 
 
 def test_hook_is_active_after_install(main_env, tmp_path):
@@ -38,67 +48,134 @@ def test_hook_is_active_after_install(main_env, tmp_path):
     assert result.stdout.split() == ["True", "1"], result.output
 
 
-# The file each Python's site runs the hook from: PEP 829 (3.15+) prefers the .start
-# entry point and ignores the import line of the .pth beside it.
-HOOK_FILE = {"3.9": "spawnfix.pth", "3.14": "spawnfix.pth", "3.15": "spawnfix.start"}
+# Run with every warning shown: a Python that warns about the .pth import line (PEP 829:
+# 3.20 on) fails; one that ignores it (3.18, 3.19) leaves no watcher, and fails too.
+STARTUP_PROBE = """\
+import sys
+watcher = sys.modules.get("_spawnfix_startup")
+print(watcher is not None and watcher in sys.meta_path, watcher and watcher.started_by)
+print(sorted(m for m in sys.modules if m.startswith("spawnfix")))
+import multiprocessing, spawnfix
+print(spawnfix.is_active(), spawnfix.started_by, watcher in sys.meta_path)
+print(sum(type(f).__name__ == "PostImportFinder" for f in sys.meta_path))
+"""
 
 
-@pytest.mark.parametrize("version", sorted(HOOK_FILE))
-def test_one_activation_and_doctor_names_the_hook_file(envs, tmp_path, version):
-    """Each interpreter activates once (one finder), and ``spawnfix doctor`` names the file
-    whose line really started the hook."""
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_hook_runs_from_the_pth_line_alone(envs, tmp_path, version):
+    """On each Python of the matrix the hook starts from spawnfix.pth's import line, with no
+    .start file and no warning: the watcher waits (spawnfix not imported), ``import
+    multiprocessing`` activates spawnfix once (one finder, the watcher gone), and ``spawnfix
+    doctor`` names the .pth file."""
     env = envs.get(version)
-    probe = PROBE.replace("print(", "print(s.started_by, ")
-    result = run_python(env.python, ["-c", probe], tmp_path)
-    started_by, active, finders = result.stdout.split()
-    assert (active, finders) == ("True", "1"), result.output
-    assert Path(started_by) == env.site_packages / HOOK_FILE[version], result.output
+    pth = env.site_packages / "spawnfix.pth"
+    assert not list(env.site_packages.glob("*.start")), list(env.site_packages.glob("*.start"))
+    result = run_python(env.python, ["-W", "always", "-c", STARTUP_PROBE], tmp_path)
+    assert result.stderr == "" and result.returncode == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"True {pth}",
+        "[]",
+        f"True {pth} False",
+        "1",
+    ], result.output
     doctor = run_python(env.python, ["-m", "spawnfix", "doctor"], tmp_path)
-    assert f"hook: active, started by {started_by}\n" in doctor.stdout, doctor.output
+    assert f"hook: active, started by {pth}\n" in doctor.stdout, doctor.output
+    assert "note:" not in doctor.stdout, doctor.output
 
 
-def test_startup_imports_nothing_heavy(main_env, tmp_path):
-    """Startup imports none of wrapt, multiprocessing, wandb, typing, logging, ast, and of
-    spawnfix only its package module."""
-    code = f"import sys; print(sorted(m for m in sys.modules if m.startswith({HEAVY!r})))"
-    result = run_python(main_env.python, ["-c", code], tmp_path)
-    assert result.stdout.strip() == "[]", result.output
-    assert result.stderr == ""
-    # The hook is one module: each further import costs every interpreter its start.
-    code = "import sys; print(sorted(m for m in sys.modules if m.startswith('spawnfix')))"
-    result = run_python(main_env.python, ["-c", code], tmp_path)
-    assert result.stdout.strip() == "['spawnfix']", result.output
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_startup_imports_only_the_watcher(envs, tmp_path, version):
+    """``python -c pass`` with spawnfix installed imports exactly one module more than the
+    same environment without it: the watcher (nothing of spawnfix, wrapt, typing...). From
+    3.14 on, site decodes any .pth file as utf-8-sig: the first one imports that codec."""
+    code = "import sys; print(sorted(sys.modules))"
+    modules = {}
+    for installed in (True, False):
+        env = envs.get(version, with_spawnfix=installed)
+        result = run_python(env.python, ["-c", code], tmp_path)
+        assert result.stderr == "" and result.returncode == 0, result.output
+        modules[installed] = set(ast.literal_eval(result.stdout))
+    by_site = {"encodings.utf_8_sig"} if tuple(map(int, version.split("."))) >= (3, 14) else set()
+    assert modules[True] - modules[False] - by_site == {WATCHER}, modules[True] ^ modules[False]
+    assert modules[False] <= modules[True]
 
 
 def test_importing_multiprocessing_costs_little(main_env, tmp_path):
-    """A program that imports multiprocessing and starts nothing gets four small spawnfix
-    modules (thread origins, the start methods it names and the signature check of the
-    functions that records them, the warm-start check) and nothing else: no ``__future__``,
-    no ``_ast``, none of the launch machinery. Natively none of them."""
+    """A program that imports multiprocessing and starts nothing gets spawnfix's package
+    module and four small modules (thread origins, the start methods it names and the
+    signature check of the functions that record them, the warm-start check) and nothing
+    else: no ``__future__``, no ``_ast``, none of the launch machinery. With ``SPAWNFIX=0``
+    the package module and its configuration, which says off."""
     code = (
         "import sys, multiprocessing; "
-        "print(sorted(m for m in sys.modules if m.startswith(('spawnfix', '__future__', "
-        "'_ast'))))"
+        "print(sorted(m for m in sys.modules if m.startswith(('spawnfix', '_spawnfix', "
+        "'__future__', '_ast'))))"
     )
     result = run_python(main_env.python, ["-c", code], tmp_path)
-    expected = (
-        "['spawnfix', 'spawnfix.private_api', 'spawnfix.start_method_choice', "
-        "'spawnfix.thread_sites', 'spawnfix.warm_forkserver']"
-    )
-    assert result.stdout.strip() == expected, result.output
+    expected = [
+        WATCHER,
+        "spawnfix",
+        "spawnfix.private_api",
+        "spawnfix.start_method_choice",
+        "spawnfix.thread_sites",
+        "spawnfix.warm_forkserver",
+    ]
+    assert result.stdout.strip() == str(expected), result.output
     native = run_python(main_env.python, ["-c", code], tmp_path, SPAWNFIX="0")
-    assert native.stdout.strip() in ("[]", "['spawnfix', 'spawnfix.config']"), native.output
+    assert native.stdout.strip() == str([WATCHER, "spawnfix", "spawnfix.config"]), native.output
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import wandb",  # not installed here: the watcher still starts spawnfix, which fails open
+        "import concurrent.futures.process",
+        "import cloudpickle",
+    ],
+)
+def test_each_watched_import_starts_spawnfix(main_env, tmp_path, code):
+    """Any watched module starts spawnfix, also one that is not installed (the import fails
+    as it would without spawnfix); ``asyncio`` (which imports ``concurrent.futures``) does
+    not."""
+    probe = (
+        "import sys, asyncio\n"
+        "print('spawnfix' in sys.modules)\n"
+        f"try:\n    {code}\nexcept ImportError as error:\n    print(type(error).__name__)\n"
+        "print(sys.modules['spawnfix'].is_active())\n"
+    )
+    result = run_python(main_env.python, ["-c", probe], tmp_path)
+    expected = ["False", "True"]
+    if code == "import wandb":
+        expected.insert(1, "ModuleNotFoundError")
+    assert result.stdout.split() == expected and result.stderr == "", result.output
 
 
 def test_spawnfix_off_is_inert(main_env, tmp_path):
-    """SPAWNFIX=0: no finder, and multiprocessing.spawn stays the standard library's."""
+    """SPAWNFIX=0: no finder (the watcher gone too), and multiprocessing.spawn stays the
+    standard library's."""
     code = (
         PROBE + "; import multiprocessing.spawn as sp; "
-        "print(hasattr(sp.get_preparation_data, 'spawnfix_patch'))"
+        "print(hasattr(sp.get_preparation_data, 'spawnfix_patch'), "
+        f"sys.modules[{WATCHER!r}] in sys.meta_path)"
     )
     for off in ("0", "off"):
         result = run_python(main_env.python, ["-c", code], tmp_path, SPAWNFIX=off)
-        assert result.stdout.split() == ["False", "0", "False"], result.output
+        assert result.stdout.split() == ["False", "0", "False", "False"], result.output
+
+
+def test_a_spawnfix_in_the_programs_folder_is_not_the_package(main_env, tmp_path):
+    """spawnfix is imported after the program's folder leads sys.path: the watcher still
+    imports the installed package, never a spawnfix.py beside the script."""
+    (tmp_path / "spawnfix.py").write_text("print('the user spawnfix.py ran')\n")
+    (tmp_path / "main.py").write_text(
+        "import multiprocessing, sys\nprint(sys.modules['spawnfix'].is_active())\n"
+    )
+    for args in (
+        ["main.py"],
+        ["-c", "import multiprocessing, spawnfix; print(spawnfix.is_active())"],
+    ):
+        result = run_python(main_env.python, args, tmp_path)
+        assert (result.stdout, result.stderr) == ("True\n", ""), result.output
 
 
 def test_patch_applies_when_multiprocessing_spawn_is_imported(main_env, tmp_path):
@@ -119,21 +196,22 @@ def test_activating_twice_is_harmless(main_env, tmp_path):
     assert result.stdout.split() == ["True", "1"], result.output
 
 
-def test_start_file_entry_point_resolves_and_activates(main_env, tmp_path):
-    """PEP 829: the spawnfix.start entry resolves with pkgutil.resolve_name and activates."""
-    start_file = main_env.site_packages / "spawnfix.start"
+def test_start_entry_point_for_python_3_18_starts_the_watcher(main_env, tmp_path):
+    """The PEP 829 entry point the wheel for Python 3.18+ will ship (README, "Install"):
+    resolved as site resolves it, it starts the same watcher."""
     code = (
         "import pkgutil, sys\n"
-        f"entry = open({str(start_file)!r}).read().strip()\n"
-        "activate = pkgutil.resolve_name(entry)\n"
-        "activate()\n"
-        "import spawnfix as s\n"
-        "print(entry, activate is s.activate, s.is_active())\n"
+        "pkgutil.resolve_name('_spawnfix_startup:watch_imports', strict=True)()\n"
+        "print('spawnfix' in sys.modules)\n"
+        "import multiprocessing, spawnfix\n"
+        "print(spawnfix.is_active())\n"
     )
-    # -S skips site (and so the .pth): only the entry point can activate spawnfix.
+    if sys.version_info < (3, 14):  # resolve_name's strict= is new in 3.14
+        code = code.replace(", strict=True", "")
+    # -S skips site (and so the .pth): only the entry point can start the watcher.
     add_site_packages = f"import sys; sys.path.append({str(main_env.site_packages)!r})\n"
     result = run_python(main_env.python, ["-S", "-c", add_site_packages + code], tmp_path)
-    assert result.stdout.split() == ["spawnfix:activate", "True", "True"], result.output
+    assert result.stdout.split() == ["False", "True"], result.output
 
 
 @pytest.fixture
@@ -168,9 +246,34 @@ def test_broken_package_never_breaks_python(scratch_env, tmp_path):
     run = run_corpus(scratch_env.python, "top_executor", "spawn", FILE, tmp_path, timeout=60)
     assert "BrokenProcessPool" in run.result.stderr, run.result.output
 
+    # A package that cannot be imported, or none at all: startup never imports it, and
+    # watched imports go on as without spawnfix, their own errors unchanged.
     (package / "__init__.py").write_text("raise RuntimeError('broken on purpose')\n")
-    result = run_python(scratch_env.python, ["-c", "print(1)"], tmp_path)
-    assert (result.returncode, result.stdout) == (0, "1\n"), result.output
+    for state in ("broken", "missing"):
+        if state == "missing":
+            shutil.rmtree(package)
+        result = run_python(
+            scratch_env.python, ["-c", "import multiprocessing; print(1)"], tmp_path
+        )
+        assert (result.returncode, result.stdout, result.stderr) == (0, "1\n", ""), state
+        result = run_python(scratch_env.python, ["-c", "import multiprocess"], tmp_path)
+        assert "No module named 'multiprocess'" in result.stderr, result.output
+        assert "spawnfix" not in result.stderr, result.output
+
+
+def test_a_watched_module_imported_before_the_hook_starts_spawnfix_at_once(scratch_env, tmp_path):
+    """A .pth line that runs before spawnfix.pth and imports multiprocessing (coverage.py's,
+    measuring a multiprocessing program, does): spawnfix starts with the watcher and patches
+    the module already there."""
+    (scratch_env.site_packages / "a_early.pth").write_text("import multiprocessing\n")
+    code = (
+        "import sys, spawnfix\n"
+        "print(spawnfix.is_active(), sys.modules['_spawnfix_startup'] in sys.meta_path)\n"
+        "from spawnfix import thread_sites\n"
+        "print(thread_sites._original_start is not None)\n"
+    )
+    result = run_python(scratch_env.python, ["-c", code], tmp_path)
+    assert result.stdout.split() == ["True", "False", "True"], result.output
 
 
 @pytest.fixture(scope="module")
@@ -285,8 +388,9 @@ def test_install_routes(repo, tmp_path, route):
         venvs.run_checked(
             [uv, "pip", "install", "--python", venv.python, "-c", str(_base_lock()), str(source)]
         )
-    assert (venv.site_packages / "spawnfix.pth").exists()
-    assert (venv.site_packages / "spawnfix.start").exists()
+    assert (venv.site_packages / "spawnfix.pth").read_text() == PTH_LINE + "\n"
+    assert (venv.site_packages / f"{WATCHER}.py").exists()
+    assert not (venv.site_packages / "spawnfix.start").exists()
     result = run_python(venv.python, ["-c", PROBE], tmp_path)
     assert result.stdout.split() == ["True", "1"], result.output
     run = run_corpus(venv.python, "top_pool", "spawn", FILE, tmp_path)
