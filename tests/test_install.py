@@ -87,7 +87,7 @@ def test_hook_runs_from_the_pth_line_alone(envs, tmp_path, version):
 def test_startup_imports_only_the_watcher(envs, tmp_path, version):
     """``python -c pass`` with spawnfix installed imports exactly one module more than the
     same environment without it: the watcher (nothing of spawnfix, wrapt, typing...). From
-    3.14 on, site decodes any .pth file as utf-8-sig: the first one imports that codec."""
+    3.13 on, site decodes any .pth file as utf-8-sig: the first one imports that codec."""
     code = "import sys; print(sorted(sys.modules))"
     modules = {}
     for installed in (True, False):
@@ -95,7 +95,7 @@ def test_startup_imports_only_the_watcher(envs, tmp_path, version):
         result = run_python(env.python, ["-c", code], tmp_path)
         assert result.stderr == "" and result.returncode == 0, result.output
         modules[installed] = set(ast.literal_eval(result.stdout))
-    by_site = {"encodings.utf_8_sig"} if tuple(map(int, version.split("."))) >= (3, 14) else set()
+    by_site = {"encodings.utf_8_sig"} if tuple(map(int, version.split("."))) >= (3, 13) else set()
     assert modules[True] - modules[False] - by_site == {WATCHER}, modules[True] ^ modules[False]
     assert modules[False] <= modules[True]
 
