@@ -9,6 +9,9 @@ is 0"); that failure is asserted, and proves the repair.
 The full suites take several minutes each on 2 cores, so the default run takes one
 representative part (the forkserver ``test_misc`` group on 3.14, where ``test_noforkbomb``
 lives); ``SPAWNFIX_TEST_CPYTHON_SUITES=all`` runs both suites whole on 3.14 and 3.15.
+
+``test_concurrent_futures`` (about a minute) passes whole with spawnfix as without it, with
+no file reported "env changed": on 3.14 by default, on 3.14 and 3.15 with ``all``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ if os.environ.get("SPAWNFIX_TEST_CPYTHON_SUITES") == "all":
     ]
 else:
     CASES = [("3.14", "test_multiprocessing_forkserver.test_misc")] if "3.14" in REAL else []
+FUTURES_VERSIONS = (
+    REAL
+    if os.environ.get("SPAWNFIX_TEST_CPYTHON_SUITES") == "all"
+    else (["3.14"] if "3.14" in REAL else [])
+)
 # The one test that fails with spawnfix, and how: the fork bomb runs to its end.
 EXPECTED_FAILURE = "test_noforkbomb"
 REPAIR_EVIDENCE = "Process return code is 0"
@@ -60,3 +68,36 @@ def test_cpython_multiprocessing_suite(envs, tmp_path, version, suite):
     assert len(cases) > 50, result.output[-3000:]
     assert set(failed) == {EXPECTED_FAILURE}, (failed, result.output[-3000:])
     assert REPAIR_EVIDENCE in failed[EXPECTED_FAILURE], failed
+
+
+@pytest.mark.parametrize("version", FUTURES_VERSIONS)
+def test_cpython_concurrent_futures_suite(envs, tmp_path, version):
+    """``python -m test -j2 test_concurrent_futures`` with spawnfix active: every file
+    passes and none changes the environment (spawnfix's replacement of
+    ``terminate_broken`` once hung its executors on 3.14, and a variable it left in
+    ``os.environ`` made regrtest report "env changed")."""
+    from support.scripts import run_python
+
+    env = envs.get(version)
+    report = tmp_path / "junit.xml"
+    result = run_python(
+        env.python,
+        [
+            "-m",
+            "test",
+            "-j2",
+            "--timeout",
+            "600",
+            "--junit-xml",
+            str(report),
+            "test_concurrent_futures",
+        ],
+        tmp_path,
+        timeout=1800,
+    )
+    assert not result.timed_out, result.output[-3000:]
+    assert result.returncode == 0, result.output[-3000:]
+    assert "env changed" not in result.output, result.output[-3000:]
+    cases = list(ElementTree.parse(report).iter("testcase"))
+    failed = [case.get("name") for case in cases if case.findall("failure") + case.findall("error")]
+    assert len(cases) > 300 and failed == [], (failed, result.output[-3000:])
