@@ -17,8 +17,10 @@ actually being prepared, and with the built-in parser (``ast`` is never imported
 launch from a line plainly inside ``if __name__ == "__main__":`` is told from the text
 alone (``source_if_site_in_main_guard``), without parsing.
 
-Limits: a script edited on disk after it started is analysed as it is now; code run
-through ``exec`` in the main module's namespace is treated as top-level code.
+A script edited on disk after it started is not analysed at all: its running code is
+compared with the file's (``read_source``), and a difference leaves children native.
+Limits: code run through ``exec`` in the main module's namespace is treated as top-level
+code.
 """
 
 import io
@@ -279,21 +281,75 @@ def load_script(path: "Optional[str]") -> "Optional[MainScript]":
     return _scripts[path]
 
 
+class ScriptChanged(OSError):
+    """The main script's file no longer holds the code the program is running."""
+
+
 def read_source(path: str, known: "Optional[bytes]" = None) -> bytes:
     """The bytes of the script at ``path``, read once per process (``known``: bytes the
     caller read already). The warm-start check, the text check of the main guard and the
-    parse all read the same file. ``OSError`` reaches the caller."""
+    parse all read the same file. ``OSError`` reaches the caller: ``ScriptChanged`` when
+    the file was edited since the program started (its lines are not the running ones)."""
     key = absolute_path(path)
     if key not in _sources:
         if known is None:
             with io.open_code(path) as handle:
                 known = handle.read()
-        _sources[key] = known
-    return _sources[key]
+        _sources[key] = known if _is_running_text(key, known) else None
+    source = _sources[key]
+    if source is None:
+        raise ScriptChanged(f"{key} was edited after the program started")
+    return source
 
 
-# The main script's bytes by absolute path (see read_source).
-_sources: "dict[str, bytes]" = {}
+# The main script's bytes by absolute path (see read_source); None: edited since it started.
+_sources: "dict[str, Optional[bytes]]" = {}
+
+
+def _is_running_text(path: str, source: bytes) -> bool:
+    # True unless ``path`` is the script the parent's __main__ is running and ``source``
+    # compiles to other code than the running one (lines moved, statements changed).
+    # Nothing to compare with (a child, another file, the top level not on any stack):
+    # the file is taken as it is.
+    main_module = sys.modules.get("__main__")
+    script = main_script_path(main_module)
+    if getattr(main_module, "__name__", None) != "__main__" or script is None:
+        return True
+    if absolute_path(script) != path:
+        return True
+    running = _running_main_code(getattr(main_module, "__dict__", None), path)
+    if running is None:
+        return True
+    try:
+        compiled = compile(source, path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return False
+    return compiled == running and _line_table(compiled) == _line_table(running)
+
+
+def _running_main_code(main_globals: object, path: str) -> "Any":
+    # The code object of the main script's module body: the outermost "<module>" frame
+    # of the main module from ``path`` on this thread's or the main thread's stack.
+    found = None
+    for frame in (sys._getframe(1), _main_thread_frame()):
+        while frame is not None:
+            code = frame.f_code
+            if (
+                frame.f_globals is main_globals
+                and code.co_name == "<module>"
+                and absolute_path(code.co_filename) == path
+            ):
+                found = code
+            frame = frame.f_back
+        if found is not None:
+            return found
+    return None
+
+
+def _line_table(code: "Any") -> bytes:
+    # Code equality leaves out the line table on 3.8-3.10.
+    table = getattr(code, "co_linetable", None)
+    return table if table is not None else code.co_lnotab
 
 
 def source_and_tree(path: str) -> "tuple[bytes, Any]":
@@ -315,6 +371,11 @@ def load_main_script(main_module: object) -> "Optional[MainScript]":
 def _analyse(path: str) -> "Optional[MainScript]":
     try:
         source, tree = source_and_tree(path)
+    except ScriptChanged as changed:
+        from spawnfix.diagnostics import log_decision
+
+        log_decision("%s: its children start as without spawnfix", changed)
+        return None
     except (OSError, SyntaxError, ValueError):
         return None
     return MainScript(path, source, describe_statements(tree), tree)

@@ -87,7 +87,10 @@ def warm_if_needed(multiprocessing_module: "Any") -> None:
     default_method = _default_method()
     from spawnfix import main_script
 
-    main_script.read_source(path, known=source)  # the parse reads these bytes, not the file
+    try:
+        main_script.read_source(path, known=source)  # the parse reads these bytes, not the file
+    except OSError:  # edited since the program started: no fork server ahead of need
+        return
     script = main_script.load_script(path)
     if script is None or not will_start_forkserver_children(script, default_method):
         return

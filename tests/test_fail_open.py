@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import matrix_pythons
 from support.scripts import run_python
 
 # Every SPAWNFIX* variable the package reads: the settings, then spawnfix's own hand-offs
@@ -102,3 +103,57 @@ def test_garbage_under_forkserver(main_env, tmp_path, native_stdout, value):
     assert not result.timed_out and result.returncode == 0, result.output
     assert result.stdout == native_stdout, result.output
     assert "Traceback" not in result.stderr, result.output
+
+
+# A guarded program that adds twenty lines at the top of its own file before its first
+# Pool (issue 30, finding 8), importing multiprocessing before the edit or after it. Read
+# as it is now, the file put the parent's line numbers on other statements: a warning
+# naming the wrong line, children stopped before ``scaled``.
+EDITED = """\
+{import_first}import os
+import sys
+
+
+def scaled(x):
+    return x * 10
+
+
+def add_lines_at_the_top():
+    with open(__file__) as handle:
+        source = handle.read()
+    with open(__file__, "w") as handle:
+        handle.write("# a line added while the program runs\\n" * 20 + source)
+
+
+def main():
+    add_lines_at_the_top()
+    import multiprocessing
+
+    method = sys.argv[1] if len(sys.argv) > 1 else None
+    with multiprocessing.get_context(method).Pool(2) as pool:
+        print("scaled", pool.map(scaled, [1, 2, 3]))
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver", "default"])
+@pytest.mark.parametrize("version", matrix_pythons())
+@pytest.mark.parametrize("imported", ["before", "after"])
+def test_script_edited_while_running_is_left_native(envs, tmp_path, version, method, imported):
+    """Imported before the edit, spawnfix holds the text it started with; after it, the
+    file's code differs from the running code, and the children start natively."""
+    python = envs.get(version).python
+    args = [] if method == "default" else [method]
+    source = EDITED.format(import_first="import multiprocessing\n" if imported == "before" else "")
+    for label, env in (("native", {"SPAWNFIX": "0"}), ("spawnfix", {"SPAWNFIX_DEBUG": "1"})):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "edited.py").write_text(source)
+        result = run_python(python, ["edited.py", *args], tmp_path / label, timeout=TIMEOUT, **env)
+        assert not result.timed_out and result.returncode == 0, result.output
+        assert result.stdout == "scaled [10, 20, 30]\n", result.output
+        assert "Warning" not in result.stderr, result.output
+    if imported == "after" and method != "default":
+        assert "edited after the program started" in result.stderr, result.output
