@@ -14,7 +14,9 @@ forkserver child must re-run part of the main script to get its definitions
   deleting or renaming files and folders, changing the working directory or the
   environment (setting a variable to the value it has is no change, and allowed),
   starting a subprocess and connecting a socket. The statement fails there and
-  the re-run skips it, as it skips any statement that raises. Reading files is allowed.
+  the re-run skips it, as it skips any statement that raises. Reading files is allowed;
+  a file opened with ``"w"``, ``"a"`` or ``"x"`` is opened for appending and written to
+  ``os.devnull`` until the re-run ends (``spawnfix.rerun_files``).
 
 An audit hook cannot be removed: it stays for the child's life, and after the re-run it
 returns at its first test. Imports are not refused anything (a module may write its
@@ -158,6 +160,11 @@ def _environment_unchanged(event: str, args: "tuple[Any, ...]") -> bool:
         return False
 
 
+def refusing() -> bool:
+    """Whether effects are being refused now (inside ``refusing_effects()``)."""
+    return _refusing
+
+
 def rerun_in_progress() -> bool:
     """Whether this process is inside ``quiet_rerun()``."""
     return _in_rerun
@@ -190,11 +197,15 @@ def quiet_rerun() -> "Iterator[None]":
     real_out, real_err = sys.stdout, sys.stderr
     muted_out, muted_err = MutedStream(real_out), MutedStream(real_err)
     sys.stdout, sys.stderr = muted_out, muted_err
+    from spawnfix import rerun_files
+
+    rerun_files.install(refusing, allowing_effects)
     _in_rerun = True
     try:
         yield
     finally:
         _in_rerun = _rerun_expected = False
+        rerun_files.uninstall()
         muted_out.muted = muted_err.muted = False
         # A script that installed its own stream keeps it, as it would have under fork.
         if sys.stdout is muted_out:

@@ -289,7 +289,12 @@ def _pickle_all(
     holding: set[tuple[str, ...]] = set()
 
     def dumps(reference: "tuple[str, ...]", value: "Any", make_pickler: "Any") -> bytes:
+        kept = _kept_pickles.get(reference)
+        if kept is not None and kept[0] is value:
+            return kept[1]
         data, holds_descriptor = _dumps(value, limit, reducers, make_pickler)
+        if type(value) in (bytes, str) and len(data) >= _KEPT_PICKLE_SIZE:
+            _kept_pickles[reference] = (value, data)
         if _NESTED_WANDB in data:
             raise _HoldsWandb
         if holds_descriptor:
@@ -327,6 +332,13 @@ def _pickle_all(
             why = f"it does not pickle ({type(result).__name__}: {result})"
         _report(owner, name, why)
     return pickled, {number: group.data for number, group in groups.items()}
+
+
+# The pickles of large ``bytes`` and ``str`` globals by reference, with the object
+# pickled: such an object never changes, so while the global is bound to it every later
+# start (a Pool's replacement workers) sends the same pickle without pickling again.
+_kept_pickles: "dict[tuple[str, ...], tuple[Any, bytes]]" = {}
+_KEPT_PICKLE_SIZE = 64 * 2**10
 
 
 class _HoldsWandb(Exception):

@@ -122,6 +122,7 @@ def adopt(shared: "Any", mode: str, text: "Any", path: str) -> "Any":
     from spawnfix import effect_guard
 
     descriptor = shared.detach()
+    _remember_parents_file(descriptor)
     if not effect_guard.rerun_ahead():
         return _open_file(descriptor, mode, text)
     # A stand-in until the re-run ends: what a re-run statement writes goes nowhere.
@@ -130,6 +131,31 @@ def adopt(shared: "Any", mode: str, text: "Any", path: str) -> "Any":
     _waiting.append((handle, path, 0, descriptor))
     effect_guard.after_rerun(connect_reopened_files)
     return handle
+
+
+def _remember_parents_file(descriptor: int) -> None:
+    try:
+        status = os.fstat(descriptor)
+        _parents_files.setdefault((status.st_dev, status.st_ino), os.dup(descriptor))
+    except OSError:
+        pass
+
+
+# Child: (device, inode) -> a descriptor of the parent's open file description for that
+# file, as received (``adopt``); kept for the child's life, so that a file the re-run
+# opens again (``spawnfix.rerun_files``) writes at the parent's offset, as under fork.
+_parents_files: "dict[tuple[int, int], int]" = {}
+
+
+def parents_descriptor(descriptor: int) -> "Optional[int]":
+    """Child: a new descriptor of the parent's open file description for the file open
+    on ``descriptor``, or None when the parent sent none for that file."""
+    try:
+        status = os.fstat(descriptor)
+        kept = _parents_files.get((status.st_dev, status.st_ino))
+        return None if kept is None else os.dup(kept)
+    except OSError:
+        return None
 
 
 def _open_file(target: "Any", mode: str, text: "Any") -> "Any":

@@ -62,6 +62,24 @@ def test_the_parents_open_files_are_shared_not_changed(envs, tmp_path, version, 
     assert reference.stdout.count("worker: task") == 4, reference.output
 
 
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", matrix_pythons())
+@pytest.mark.parametrize("script", ["rotating_handler", "tee_stdout", "basicconfig_force"])
+def test_files_the_rerun_opens_again_get_the_workers_records(
+    envs, tmp_path, version, method, script
+):
+    """A file the re-run opens again for writing (a tee, a RotatingFileHandler, a forced
+    basicConfig in "w" mode) is kept, never truncated, and silent until the re-run ends:
+    every worker's record arrives once and none overwrites another, as under fork (issue
+    29, finding 1; the statement used to be refused: no worker record at all)."""
+    python = envs.get(version).python
+    reference = _run(python, script, "fork", tmp_path / "fork", SPAWNFIX="0")
+    assert reference.returncode == 0, reference.output
+    assert reference.stdout.count("worker") >= 3, reference.output
+    result = _run(python, script, method, tmp_path / method, SPAWNFIX="quiet")
+    assert (result.returncode, result.stdout) == (0, reference.stdout), result.output
+
+
 def test_the_unguarded_scripts_cannot_run_natively(main_env, tmp_path):
     """``SPAWNFIX=0`` under spawn: the bootstrapping error (the pool hangs, killed)."""
     result = run_corpus(

@@ -376,3 +376,16 @@ def test_loop_holding_the_pool_is_not_run_again_in_the_workers(envs, tmp_path, v
         SPAWNFIX="0",
     )
     assert native.result.timed_out or native.result.returncode != 0, native.result
+
+
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_replacement_workers_get_the_parents_current_blobs(envs, tmp_path, version):
+    """Large bytes and str globals, pickled once while bound (issue 30, finding 11): a
+    replacement worker started after the parent rebinds them gets the new ones, as under
+    fork."""
+    python = envs.get(version).python
+    reference = observe(python, "replaced_blobs", "fork", tmp_path / "fork", SPAWNFIX="0")
+    assert (reference["exit"], reference["stdout"]) == (0, ["first True", "second True"])
+    for method in ("spawn", "forkserver"):
+        seen = observe(python, "replaced_blobs", method, tmp_path / method, SPAWNFIX="quiet")
+        assert seen == reference, (method, seen)
