@@ -14,7 +14,11 @@ or imported ``warnings``, a ``ConfigSnapshot`` goes into the preparation data:
 - handlers, rebuilt in the child: a ``StreamHandler`` on the parent's stdout or stderr
   writes to the child's; a ``FileHandler`` appends to the same file (never truncates it,
   whatever mode the parent used; the file is opened at the first record); any other
-  handler is sent if it pickles; each with its level, formatter and filters;
+  handler (``RotatingFileHandler``, ``QueueHandler`` with a multiprocessing queue, the
+  program's own classes) is sent as its class and attributes without its lock, its
+  stream as the parent's open file; each with its level, formatter and filters. A logger
+  with a handler that cannot be sent (a ``QueueHandler`` on a thread queue) is left out
+  whole, so that the program's own set-up of it runs as without spawnfix;
 - ``warnings.filters`` (which already hold ``sys.warnoptions``);
 - for a forkserver child, the changes the parent made to ``os.environ`` since the fork
   server started (it forks every child with the environment it started with; fork and
@@ -219,8 +223,51 @@ def _handler_spec(logging: "Any", handler: "Any") -> "Optional[dict[str, Any]]":
         for name in ("stdout", "stderr"):
             if stream is getattr(sys, name) or stream is getattr(sys, f"__{name}__"):
                 return dict(common, kind="stream", stream=name)
-    pickled = _dumps_or_none(handler)
-    return None if pickled is None else dict(common, kind="pickled", handler=pickled)
+    return {"kind": "rebuilt", "handler": _HandlerAtLaunch(handler)}
+
+
+class _HandlerAtLaunch:
+    """Parent: any other handler (a ``RotatingFileHandler``, a ``QueueHandler``, the
+    program's own class), pickled when the launch pickles the preparation data, where a
+    multiprocessing ``Queue`` and an open file's descriptor can be passed: its class and
+    attributes without its lock. The child receives the pickle, or None."""
+
+    def __init__(self, handler: "Any") -> None:
+        self.handler = handler
+
+    def __reduce__(self) -> "Any":
+        return (_received_handler, (_pickle_handler(self.handler),))
+
+
+def _received_handler(pickled: "Optional[bytes]") -> "Optional[bytes]":
+    return pickled
+
+
+def _pickle_handler(handler: "Any") -> "Optional[bytes]":
+    if _unpicklable.get(id(handler)) is handler:
+        return None  # failed at an earlier start: not tried at every one
+    state = {name: value for name, value in vars(handler).items() if name != "lock"}
+    try:
+        import io
+
+        from multiprocessing.reduction import ForkingPickler
+
+        from spawnfix import shared_files
+
+        restore = shared_files.distinct_descriptors("multiprocessing")
+        try:
+            buffer = io.BytesIO()
+            pickler = ForkingPickler(buffer, pickle.HIGHEST_PROTOCOL)
+            for kind in shared_files.FILE_TYPES:  # its stream: the parent's open file
+                pickler.dispatch_table[kind] = shared_files.reduce_open_file
+            pickler.dump((type(handler), state))
+        finally:
+            restore()
+        return buffer.getvalue()
+    except Exception as error:
+        _log("%r not given to children: it does not pickle (%r)", handler, error)
+        _unpicklable[id(handler)] = handler
+        return None
 
 
 def _formatter_spec(logging: "Any", formatter: "Any") -> "Optional[Any]":
@@ -272,11 +319,16 @@ def _apply_logging(payload: bytes) -> None:
 
     state = pickle.loads(payload)
     handlers = {
-        key: _rebuild_handler(logging, spec)
+        key: _rebuild_handler(logging, spec) if spec is not None else None
         for key, spec in state["handlers"].items()
-        if spec is not None
     }
     for spec in state["loggers"]:
+        missing = [key for key in spec["handlers"] if handlers.get(key) is None]
+        if missing:
+            # Configured in part, the logger would look set up to the program's own
+            # set-up ("if not logger.handlers:"), which then adds nothing: left as it is.
+            _log("logger %r left to the child: a handler of it could not be sent", spec["name"])
+            continue
         logger = logging.getLogger(spec["name"] or None)
         logger.setLevel(spec["level"])
         logger.propagate = spec["propagate"]
@@ -303,7 +355,7 @@ def _rebuild_handler(logging: "Any", spec: "dict[str, Any]") -> "Any":
         elif spec["kind"] == "stream":
             handler = logging.StreamHandler(getattr(sys, spec["stream"]))
         else:
-            return pickle.loads(spec["handler"])
+            return _rebuild_pickled_handler(logging, spec["handler"])
         handler.setLevel(spec["level"])
         formatter = spec["formatter"]
         if formatter is not None and formatter[0] == "standard":
@@ -316,6 +368,19 @@ def _rebuild_handler(logging: "Any", spec: "dict[str, Any]") -> "Any":
     except Exception as error:
         _log("parent's logging handler %r left out in this child: %r", spec.get("kind"), error)
         return None
+
+
+def _rebuild_pickled_handler(logging: "Any", pickled: "Optional[bytes]") -> "Any":
+    if pickled is None:
+        return None
+    kind, state = pickle.loads(pickled)
+    handler = kind.__new__(kind)
+    handler.__dict__.update(state)
+    handler.createLock()
+    add_reference = getattr(logging, "_addHandlerRef", None)
+    if add_reference is not None:  # flushed and closed at exit, as the child's own
+        add_reference(handler)
+    return handler
 
 
 def _log(message: str, *args: "Any") -> None:

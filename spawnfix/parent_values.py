@@ -167,7 +167,9 @@ def _snapshot(with_main: bool, package: str) -> "tuple[Any, ...]":
 
     from spawnfix import config
 
-    restore = _distinct_descriptors(package)
+    from spawnfix.shared_files import distinct_descriptors
+
+    restore = distinct_descriptors(package)
     registered = importlib.import_module(f"{package}.reduction").ForkingPickler._extra_reducers
     reducers = _own_reducers(registered, package)
     try:
@@ -186,32 +188,6 @@ def _own_reducers(registered: "dict[type, Any]", package: str) -> "dict[type, An
         for kind, reduce in registered.items()
         if getattr(reduce, "__module__", "").partition(".")[0] == package
     }
-
-
-def _distinct_descriptors(package: str) -> "Any":
-    # A spawn child gets the descriptors a launch passes (popen_spawn_posix ``_fds``), and
-    # the list must not hold one twice: a Queue sent here and again as the Process's
-    # argument would. Each descriptor a value sends goes as a duplicate of its own, closed
-    # once the launch's Popen object is gone.
-    import importlib
-    import weakref
-
-    popen = importlib.import_module(f"{package}.context").get_spawning_popen()
-    if type(popen).__module__ != f"{package}.popen_spawn_posix":
-        return lambda: None
-    original = popen.duplicate_for_child
-    from spawnfix.private_api import expects
-
-    if not expects(original, "multiprocessing.popen_spawn_posix:Popen.duplicate_for_child"):
-        return lambda: None
-
-    def duplicate_for_child(descriptor: int) -> "Any":
-        copy = os.dup(descriptor)
-        weakref.finalize(popen, os.close, copy)
-        return original(copy)
-
-    popen.duplicate_for_child = duplicate_for_child
-    return lambda: vars(popen).pop("duplicate_for_child", None)
 
 
 def _snapshot_values(with_main: bool, limit: int, reducers: "dict[type, Any]") -> "tuple[Any, ...]":

@@ -51,6 +51,34 @@ def share_for_writing(handle: "Any") -> "Any":
         return None
 
 
+def distinct_descriptors(package: str) -> "Any":
+    """Parent, inside a launch: make each descriptor pickled from now on pass as a
+    duplicate of its own; returns the function that undoes that."""
+    # A spawn child gets the descriptors a launch passes (popen_spawn_posix ``_fds``), and
+    # the list must not hold one twice: a Queue sent here and again as the Process's
+    # argument would. Each descriptor a value sends goes as a duplicate of its own, closed
+    # once the launch's Popen object is gone.
+    import importlib
+    import weakref
+
+    popen = importlib.import_module(f"{package}.context").get_spawning_popen()
+    if type(popen).__module__ != f"{package}.popen_spawn_posix":
+        return lambda: None
+    original = popen.duplicate_for_child
+    from spawnfix.private_api import expects
+
+    if not expects(original, "multiprocessing.popen_spawn_posix:Popen.duplicate_for_child"):
+        return lambda: None
+
+    def duplicate_for_child(descriptor: int) -> "Any":
+        copy = os.dup(descriptor)
+        weakref.finalize(popen, os.close, copy)
+        return original(copy)
+
+    popen.duplicate_for_child = duplicate_for_child
+    return lambda: vars(popen).pop("duplicate_for_child", None)
+
+
 class LaunchDescriptor:
     """Parent: an open file's descriptor, for data built before the launch pickles it
     (a logging handler's stream, read at ``get_preparation_data``): the descriptor is

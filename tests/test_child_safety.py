@@ -80,6 +80,27 @@ def test_files_the_rerun_opens_again_get_the_workers_records(
     assert (result.returncode, result.stdout) == (0, reference.stdout), result.output
 
 
+@pytest.mark.parametrize("thread_queue", ["", "1"], ids=["multiprocessing-queue", "thread-queue"])
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_queue_logging_delivers_every_worker_record(envs, tmp_path, version, method, thread_queue):
+    """The logging cookbook's queue pattern (issue 29, finding 9): the parent's
+    QueueHandler on a multiprocessing queue reaches the workers whole (class and
+    attributes, without its lock); one on a thread queue cannot, and its logger is then
+    left to the program, whose own set-up runs. Same records as with ``SPAWNFIX=0``
+    (spawnfix used to send the logger without its handler: no record at all)."""
+    python = envs.get(version).python
+
+    def records(label, **env):
+        result = _run(python, "queue_logging", method, tmp_path / label, THREAD_QUEUE=thread_queue, **env)
+        assert result.returncode == 0, result.output
+        return sorted(result.stdout.splitlines())
+
+    expected = ["exit codes [0, 0, 0]"] + [f"worker: worker record {n}" for n in range(3)]
+    assert records("native", SPAWNFIX="0") == expected
+    assert records("spawnfix") == expected
+
+
 def test_the_unguarded_scripts_cannot_run_natively(main_env, tmp_path):
     """``SPAWNFIX=0`` under spawn: the bootstrapping error (the pool hangs, killed)."""
     result = run_corpus(
