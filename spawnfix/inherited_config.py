@@ -249,7 +249,6 @@ def _pickle_handler(handler: "Any") -> "Optional[bytes]":
     state = {name: value for name, value in vars(handler).items() if name != "lock"}
     try:
         import io
-
         from multiprocessing.reduction import ForkingPickler
 
         from spawnfix import shared_files

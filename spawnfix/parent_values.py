@@ -166,7 +166,6 @@ def _snapshot(with_main: bool, package: str) -> "tuple[Any, ...]":
     import importlib
 
     from spawnfix import config
-
     from spawnfix.shared_files import distinct_descriptors
 
     restore = distinct_descriptors(package)

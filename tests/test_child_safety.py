@@ -92,7 +92,9 @@ def test_queue_logging_delivers_every_worker_record(envs, tmp_path, version, met
     python = envs.get(version).python
 
     def records(label, **env):
-        result = _run(python, "queue_logging", method, tmp_path / label, THREAD_QUEUE=thread_queue, **env)
+        result = _run(
+            python, "queue_logging", method, tmp_path / label, THREAD_QUEUE=thread_queue, **env
+        )
         assert result.returncode == 0, result.output
         return sorted(result.stdout.splitlines())
 
