@@ -606,9 +606,17 @@ class ChildValues:
             return
         if guard_kind(node) is not None:
             return  # a guarded block does not run in a child
+        called: "list[Any]" = []
         for inner in walk(node):
-            if isinstance(inner, _ast.Name) and inner.id in self.bound:
+            if not isinstance(inner, _ast.Name):
+                continue
+            if inner.id in self.bound:
                 self.mentioned_after_binding.add(inner.id)
+            else:
+                called.append(namespace.get(inner.id))
+        # A function of the script the statement calls (``add_task(2, 3)``) may change
+        # the parent's values it uses: they are bound afresh too.
+        self.mentioned_after_binding.update(_globals_used(called, namespace) & self.bound)
 
     def bind_rest(self, namespace: "dict[str, Any]") -> None:
         """After the re-run: the definitions the parent has, then every value from the
@@ -681,6 +689,40 @@ class ChildValues:
             self.loading.discard(name)
         self.bound.add(name)
         return namespace[name]
+
+
+def _globals_used(functions: "list[Any]", namespace: "dict[str, Any]") -> "set[str]":
+    # The global names the code of these functions of the script (and of the script's
+    # functions and classes they name, transitively) reads or changes.
+    used: set[str] = set()
+    seen: set[int] = set()
+    pending = [
+        function.__code__
+        for function in functions
+        if getattr(function, "__globals__", None) is namespace
+    ]
+    pending += [
+        getattr(method, "__code__", None)
+        for kind in functions
+        if isinstance(kind, type) and getattr(kind, "__module__", None) == namespace.get("__name__")
+        for method in vars(kind).values()
+    ]
+    while pending:
+        code = pending.pop()
+        if code is None or id(code) in seen or len(seen) > _CALL_SCAN_LIMIT:
+            continue
+        seen.add(id(code))
+        for name in code.co_names:
+            used.add(name)
+            function = namespace.get(name)
+            if getattr(function, "__globals__", None) is namespace:
+                pending.append(function.__code__)
+        pending.extend(const for const in code.co_consts if hasattr(const, "co_names"))
+    return used
+
+
+# How many code objects one statement's calls are followed through.
+_CALL_SCAN_LIMIT = 1000
 
 
 def _keep_replaced(namespace: "dict[str, Any]", values: "dict[str, Any]") -> None:

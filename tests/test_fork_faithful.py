@@ -389,3 +389,18 @@ def test_replacement_workers_get_the_parents_current_blobs(envs, tmp_path, versi
     for method in ("spawn", "forkserver"):
         seen = observe(python, "replaced_blobs", method, tmp_path / method, SPAWNFIX="quiet")
         assert seen == reference, (method, seen)
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_top_level_calls_that_fill_globals_count_once(envs, tmp_path, version, method):
+    """``add_task(2, 3)`` and ``register_all()`` at the top level, filling a list and a
+    registry defined above them (issue 29, finding 2): the workers see each entry once, as
+    under fork (the child's re-run of the call used to add them a second time to the
+    parent's values)."""
+    python = envs.get(version).python
+    reference = observe(python, "top_level_calls", "fork", tmp_path / "fork", SPAWNFIX="0")
+    expected = ["([(2, 3)], {'csv': ['csv'], 'json': ['json']})"] * 2
+    assert (reference["exit"], reference["stdout"]) == (0, expected), reference
+    seen = observe(python, "top_level_calls", method, tmp_path / method, SPAWNFIX="quiet")
+    assert (seen["exit"], seen["stdout"]) == (0, expected), seen
