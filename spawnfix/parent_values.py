@@ -606,7 +606,7 @@ class ChildValues:
             return
         if guard_kind(node) is not None:
             return  # a guarded block does not run in a child
-        called: "list[Any]" = []
+        called: list[Any] = []
         for inner in walk(node):
             if not isinstance(inner, _ast.Name):
                 continue
