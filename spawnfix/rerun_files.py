@@ -8,8 +8,9 @@ parent's. Refused, the statement is lost: a tee ``sys.stdout = Tee("run.log")``,
 force=True)`` leave the child without the file it writes its records to.
 
 So, inside the statements the re-run refuses effects for, ``open()`` of a path in
-``"w"``, ``"a"`` or ``"x"`` mode (text or binary, without ``"+"``) opens the same file for
-appending (never truncated, never created anew over the parent's), and the descriptor
+``"w"``, ``"a"`` or ``"x"`` mode (text or binary, without ``"+"``) of a file that exists
+opens it for appending (never truncated, never created: a file the parent removed is
+refused as before), and the descriptor
 writes to ``os.devnull`` until the re-run ends: what the re-run writes, the parent wrote
 already. Then the file's buffer is dropped there and its descriptor points at the file
 again, so the child's own records follow the parent's, as under fork; where the parent
@@ -80,6 +81,11 @@ def _rerun_open(file: "Any", mode: str = "r", *args: "Any", **kwargs: "Any") -> 
     kept_mode = _appending_mode(mode) if _refusing() else None
     if kept_mode is None or not isinstance(file, (str, bytes, os.PathLike)):
         return _real_open(file, mode, *args, **kwargs)
+    if not os.path.isfile(file):
+        # Not there (the parent removed it, or never made it): appending would create it.
+        raise PermissionError(
+            f"spawnfix: the parent already did this (open {file!r}); a child does not"
+        )
     with _allowing_effects():
         handle = _real_open(file, kept_mode, *args, **kwargs)
         try:
