@@ -330,19 +330,10 @@ def _is_running_text(path: str, source: bytes) -> bool:
 def _running_main_code(main_globals: object, path: str) -> "Any":
     # The code object of the main script's module body: the outermost "<module>" frame
     # of the main module from ``path`` on this thread's or the main thread's stack.
-    found = None
-    for frame in (sys._getframe(1), _main_thread_frame()):
-        while frame is not None:
-            code = frame.f_code
-            if (
-                frame.f_globals is main_globals
-                and code.co_name == "<module>"
-                and absolute_path(code.co_filename) == path
-            ):
-                found = code
-            frame = frame.f_back
+    for start in (sys._getframe(1), _main_thread_frame()):
+        found = _outermost_top_level_frame(start, main_globals, path)
         if found is not None:
-            return found
+            return found.f_code
     return None
 
 
@@ -492,7 +483,14 @@ def top_level_line(main_module: object, path: str) -> "Optional[int]":
 
 
 def _top_level_line_from(frame: "Any", main_globals: object, path: str) -> "Optional[int]":
-    line = None
+    found = _outermost_top_level_frame(frame, main_globals, path)
+    return None if found is None else found.f_lineno
+
+
+def _outermost_top_level_frame(frame: "Any", main_globals: object, path: str) -> "Any":
+    # The outermost frame from ``frame`` outwards running the main module's body from
+    # ``path`` (an inner one runs code exec'd in its namespace), or None.
+    found = None
     while frame is not None:
         code = frame.f_code
         if (
@@ -500,9 +498,9 @@ def _top_level_line_from(frame: "Any", main_globals: object, path: str) -> "Opti
             and code.co_name == "<module>"
             and absolute_path(code.co_filename) == path
         ):
-            line = frame.f_lineno
+            found = frame
         frame = frame.f_back
-    return line
+    return found
 
 
 def _main_thread_frame() -> "Any":
