@@ -28,7 +28,7 @@ TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are s
 if TYPE_CHECKING:
     from typing import Any, Optional
 
-FILE_TYPES = (io.TextIOWrapper, io.BufferedWriter, io.BufferedReader, io.FileIO)
+FILE_TYPES = (io.TextIOWrapper, io.BufferedWriter, io.BufferedReader, io.BufferedRandom, io.FileIO)
 
 # Child: files opened on os.devnull during the re-run, with the path they stand for and
 # how to open it (flags), or the parent's descriptor received for it.
@@ -106,6 +106,13 @@ def reduce_open_file(handle: "Any") -> "Any":
             return (standard_stream, (stream_name,))
     name = getattr(handle, "name", None)
     mode = getattr(handle, "mode", "r")
+    if isinstance(name, int) and not handle.closed and any(c in mode for c in "wax+"):
+        # An anonymous file (tempfile.TemporaryFile): its descriptor, or nothing.
+        shared = share_for_writing(handle)
+        if shared is None:
+            raise TypeError(f"cannot send {handle!r}: an anonymous file outside a launch")
+        text = (handle.encoding, handle.errors) if isinstance(handle, io.TextIOWrapper) else None
+        return (adopt, (shared, mode, text, f"<descriptor {name}>"))
     if not isinstance(name, str) or handle.closed:
         raise TypeError(f"cannot send {handle!r}: closed, or not a named file")
     binary = "b" in mode or not isinstance(handle, io.TextIOWrapper)
@@ -151,10 +158,13 @@ def adopt(shared: "Any", mode: str, text: "Any", path: str) -> "Any":
 
     descriptor = shared.detach()
     _remember_parents_file(descriptor)
-    if not effect_guard.rerun_ahead():
+    if not effect_guard.rerun_ahead() or "+" in mode:
+        # A file open for reading too is the real one at once: the re-run may read it
+        # or map it (mmap); what it would write is not run (a method call on a name
+        # from the parent is not re-run).
         return _open_file(descriptor, mode, text)
     # A stand-in until the re-run ends: what a re-run statement writes goes nowhere.
-    stand_in = ("r+" if "+" in mode else "a") + ("b" if "b" in mode else "")
+    stand_in = "a" + ("b" if "b" in mode else "")
     handle = _open_file(os.devnull, stand_in, text)
     _waiting.append((handle, path, 0, descriptor))
     effect_guard.after_rerun(connect_reopened_files)

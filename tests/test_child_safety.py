@@ -65,7 +65,14 @@ def test_the_parents_open_files_are_shared_not_changed(envs, tmp_path, version, 
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
 @pytest.mark.parametrize("version", matrix_pythons())
 @pytest.mark.parametrize(
-    "script", ["rotating_handler", "tee_stdout", "basicconfig_force", "scratch_file_removed"]
+    "script",
+    [
+        "rotating_handler",
+        "tee_stdout",
+        "basicconfig_force",
+        "scratch_file_removed",
+        "mapped_and_temporary",
+    ],
 )
 def test_files_the_rerun_opens_again_get_the_workers_records(
     envs, tmp_path, version, method, script
@@ -73,12 +80,17 @@ def test_files_the_rerun_opens_again_get_the_workers_records(
     """A file the re-run opens again for writing (a tee, a RotatingFileHandler, a forced
     basicConfig in "w" mode) is kept, never truncated, and silent until the re-run ends:
     every worker's record arrives once and none overwrites another, as under fork (issue
-    29, finding 1; the statement used to be refused: no worker record at all)."""
+    29, finding 1; the statement used to be refused: no worker record at all). A scratch
+    file the parent removed is not made again; a file open "r+b" and mapped, and a
+    ``TemporaryFile``, reach the workers (finding 3: their names used to be missing)."""
     python = envs.get(version).python
     reference = _run(python, script, "fork", tmp_path / "fork", SPAWNFIX="0")
     assert reference.returncode == 0, reference.output
     if script == "scratch_file_removed":  # a file the parent removed is not made again
         assert reference.stdout.endswith("scratch left: False\n"), reference.output
+    elif script == "mapped_and_temporary":
+        expected = "[('abcd', 'scratch'), ('efgh', 'scratch')]\ndata.bin unchanged: True\n"
+        assert reference.stdout == expected, reference.output
     else:
         assert reference.stdout.count("worker") >= 3, reference.output
     result = _run(python, script, method, tmp_path / method, SPAWNFIX="quiet")
