@@ -352,12 +352,18 @@ def install_executor(process_module: "Any") -> None:
 
     def terminate_broken(self: "Any", cause: "Any" = None, *args: "Any", **kwargs: "Any") -> "Any":
         # Arguments pass through as received: 3.14 added ``bpe_message``.
+        ours = None
         if cause is None:
             try:
-                cause = _executor_startup_cause(self)
+                cause = ours = _executor_startup_cause(self)
             except Exception as error:  # fail open: the standard library's error
                 log_decision("no startup cause for BrokenProcessPool: %r", error)
-        return original_terminate_broken(self, cause, *args, **kwargs)
+        if ours:
+            _name_cause_before_futures_fail(self, ours)
+        result = original_terminate_broken(self, cause, *args, **kwargs)
+        if ours:
+            _name_cause_in_broken_message(self, ours)
+        return result
 
     __init__.__wrapped__ = original_init  # type: ignore[attr-defined]
     terminate_broken.__wrapped__ = original_terminate_broken  # type: ignore[attr-defined]
@@ -379,6 +385,37 @@ def uninstall_executor() -> None:
     _executor_patched["executor"].__init__ = _executor_patched["init"]
     _executor_patched["manager"].terminate_broken = _executor_patched["terminate_broken"]
     _executor_patched.clear()
+
+
+def _name_cause_before_futures_fail(manager: "Any", cause: "list[str]") -> None:
+    # terminate_broken sets the executor's message, then fails the pending futures, which
+    # wakes the program: the message gets the cause before the first future fails, so a
+    # submit() the program makes then already sees it.
+    try:
+        for work_item in list(manager.pending_work_items.values()):
+            future = work_item.future
+            set_exception = future.set_exception
+
+            def naming_first(exception: "Any", set_exception: "Any" = set_exception) -> "Any":
+                _name_cause_in_broken_message(manager, cause)
+                return set_exception(exception)
+
+            future.set_exception = naming_first
+    except Exception as error:  # fail open: named after terminate_broken instead
+        log_decision("BrokenProcessPool message named late: %r", error)
+
+
+def _name_cause_in_broken_message(manager: "Any", cause: "list[str]") -> None:
+    # A submit() after the break raises BrokenProcessPool(executor._broken), a message
+    # without a cause: the message then ends with the worker's header and exception line.
+    try:
+        executor = manager.executor_reference()
+        broken = getattr(executor, "_broken", None)
+        if isinstance(broken, str) and cause[0].rstrip() not in broken:
+            lines = [line for line in cause[1].splitlines() if line.strip()]
+            executor._broken = f"{broken}\n{cause[0].rstrip()}\n{lines[-1] if lines else ''}"
+    except Exception as error:  # fail open: the standard library's message
+        log_decision("BrokenProcessPool message left as is: %r", error)
 
 
 def _executor_startup_cause(manager: "Any") -> "Optional[list[str]]":

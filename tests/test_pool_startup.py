@@ -264,3 +264,26 @@ def test_failing_pools_in_a_row_each_fail_fast(main_env, tmp_path, start_method)
     assert result.stdout == f"stopped {rounds} of {rounds}\n", result.output
     assert "Exception in thread" not in result.stderr, result.output
     assert result.leftovers == (), result.leftovers
+
+
+@pytest.mark.parametrize("start_method", ("spawn", "forkserver"))
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_submit_after_the_break_names_the_worker_exception(envs, tmp_path, version, start_method):
+    """A submit() after the pool broke raises BrokenProcessPool from the executor's message
+    alone (no cause, natively too): with spawnfix that message ends with the worker's
+    exception. Provoked: the program waits for the break before submitting again."""
+    if version == "3.8":
+        pytest.skip("3.8's executor has no manager class to patch: its error stays as is")
+    python = envs.get(version).python
+    with_fix = _run(python, "executor_submit_after_break", start_method, tmp_path / "on")
+    without = _run(
+        python, "executor_submit_after_break", start_method, tmp_path / "off", SPAWNFIX="0"
+    )
+    for run in (with_fix, without):
+        assert run.result.returncode == 0, run.result.output
+        assert "first: BrokenProcessPool" in run.result.stdout, run.result.output
+        assert "second: BrokenProcessPool cause: None" in run.result.stdout, run.result.output
+    message = with_fix.result.stdout.split("message:", 1)[1]
+    assert "reported by spawnfix" in message, with_fix.result.output
+    assert EXECUTOR_FAILING["executor_initializer_raises"] in message, with_fix.result.output
+    assert "reported by spawnfix" not in without.result.stdout, without.result.output
