@@ -358,12 +358,14 @@ def install_executor(process_module: "Any") -> None:
                 cause = ours = _executor_startup_cause(self)
             except Exception as error:  # fail open: the standard library's error
                 log_decision("no startup cause for BrokenProcessPool: %r", error)
-        if ours:
-            _name_cause_before_futures_fail(self, ours)
-        result = original_terminate_broken(self, cause, *args, **kwargs)
-        if ours:
-            _name_cause_in_broken_message(self, ours)
-        return result
+        wrapped = _name_cause_before_futures_fail(self, ours) if ours else []
+        try:
+            return original_terminate_broken(self, cause, *args, **kwargs)
+        finally:
+            for future in wrapped:  # nothing of the manager stays referenced by them
+                vars(future).pop("set_exception", None)
+            if ours:
+                _name_cause_in_broken_message(self.executor_reference, ours)
 
     __init__.__wrapped__ = original_init  # type: ignore[attr-defined]
     terminate_broken.__wrapped__ = original_terminate_broken  # type: ignore[attr-defined]
@@ -387,29 +389,34 @@ def uninstall_executor() -> None:
     _executor_patched.clear()
 
 
-def _name_cause_before_futures_fail(manager: "Any", cause: "list[str]") -> None:
+def _name_cause_before_futures_fail(manager: "Any", cause: "list[str]") -> "list[Any]":
     # terminate_broken sets the executor's message, then fails the pending futures, which
     # wakes the program: the message gets the cause before the first future fails, so a
-    # submit() the program makes then already sees it.
+    # submit() the program makes then already sees it. Returns the futures given a
+    # stand-in set_exception (removed once terminate_broken is done).
+    wrapped = []
     try:
+        executor_reference = manager.executor_reference  # a weak reference
         for work_item in list(manager.pending_work_items.values()):
             future = work_item.future
             set_exception = future.set_exception
 
             def naming_first(exception: "Any", set_exception: "Any" = set_exception) -> "Any":
-                _name_cause_in_broken_message(manager, cause)
+                _name_cause_in_broken_message(executor_reference, cause)
                 return set_exception(exception)
 
             future.set_exception = naming_first
+            wrapped.append(future)
     except Exception as error:  # fail open: named after terminate_broken instead
         log_decision("BrokenProcessPool message named late: %r", error)
+    return wrapped
 
 
-def _name_cause_in_broken_message(manager: "Any", cause: "list[str]") -> None:
+def _name_cause_in_broken_message(executor_reference: "Any", cause: "list[str]") -> None:
     # A submit() after the break raises BrokenProcessPool(executor._broken), a message
     # without a cause: the message then ends with the worker's header and exception line.
     try:
-        executor = manager.executor_reference()
+        executor = executor_reference()
         broken = getattr(executor, "_broken", None)
         if isinstance(broken, str) and cause[0].rstrip() not in broken:
             lines = [line for line in cause[1].splitlines() if line.strip()]
