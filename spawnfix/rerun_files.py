@@ -25,18 +25,13 @@ import builtins
 import io
 import os
 
-from spawnfix.shared_files import parents_descriptor as _parents_descriptor
+from spawnfix import shared_files
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
 
 _OPENED_AS = {"w": "a", "a": "a", "x": "a"}
-
-# The files opened during the re-run, each with a duplicate of its real descriptor; their
-# descriptors write to os.devnull until ``restore_files()``. Strong references: a file
-# freed meanwhile would free its descriptor number for another.
-_silenced: "list[tuple[Any, int]]" = []
 
 
 def install(refusing: "Any", allowing_effects: "Any") -> None:
@@ -51,24 +46,10 @@ def install(refusing: "Any", allowing_effects: "Any") -> None:
 
 
 def uninstall() -> None:
-    """Give back the real ``open()`` and point every silenced file at its file again."""
+    """Give back the real ``open()`` (the files it opened are connected to their files by
+    ``shared_files.connect_reopened_files`` when the re-run ends)."""
     if builtins.open is _rerun_open:
         builtins.open = io.open = _real_open
-    restore_files()
-
-
-def restore_files() -> None:
-    """The re-run has ended: each file it opened writes to its file from now on."""
-    while _silenced:
-        handle, real = _silenced.pop()
-        try:
-            if not handle.closed:
-                handle.flush()  # the re-run's buffered writes go to os.devnull
-                os.dup2(real, handle.fileno())
-        except (OSError, ValueError):
-            pass
-        finally:
-            os.close(real)
 
 
 # The open() the re-run's replaced, and effect_guard's test and lift of the refusal.
@@ -89,18 +70,13 @@ def _rerun_open(file: "Any", mode: str = "r", *args: "Any", **kwargs: "Any") -> 
     with _allowing_effects():
         handle = _real_open(file, kept_mode, *args, **kwargs)
         try:
-            real = _parents_descriptor(handle.fileno())
+            real = shared_files.parents_descriptor(handle.fileno())
             if real is None:
                 real = os.dup(handle.fileno())
-            silent = os.open(os.devnull, os.O_WRONLY)
+            shared_files.silence_until_rerun_ends(handle, real, os.fsdecode(file))
         except OSError:
             handle.close()
             raise
-    try:
-        os.dup2(silent, handle.fileno())
-    finally:
-        os.close(silent)
-    _silenced.append((handle, real))
     return handle
 
 

@@ -23,6 +23,7 @@ flushed first (a fork child would otherwise write the parent's unflushed data tw
 import io
 import os
 import sys
+from contextlib import suppress
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
@@ -106,26 +107,23 @@ def reduce_open_file(handle: "Any") -> "Any":
             return (standard_stream, (stream_name,))
     name = getattr(handle, "name", None)
     mode = getattr(handle, "mode", "r")
-    if isinstance(name, int) and not handle.closed and any(c in mode for c in "wax+"):
-        # An anonymous file (tempfile.TemporaryFile): its descriptor, or nothing.
-        shared = share_for_writing(handle)
-        if shared is None:
-            raise TypeError(f"cannot send {handle!r}: an anonymous file outside a launch")
-        text = (handle.encoding, handle.errors) if isinstance(handle, io.TextIOWrapper) else None
-        return (adopt, (shared, mode, text, f"<descriptor {name}>"))
-    if not isinstance(name, str) or handle.closed:
+    anonymous = isinstance(name, int)  # tempfile.TemporaryFile: a descriptor, no path
+    if not (isinstance(name, str) or anonymous) or handle.closed:
         raise TypeError(f"cannot send {handle!r}: closed, or not a named file")
     binary = "b" in mode or not isinstance(handle, io.TextIOWrapper)
     text = (handle.encoding, handle.errors) if isinstance(handle, io.TextIOWrapper) else None
+    path = f"<descriptor {name}>" if anonymous else os.path.abspath(name)
     if any(letter in mode for letter in "wax+"):
         shared = share_for_writing(handle)
         if shared is not None:
             mode = mode.replace("b", "") + ("b" if binary else "")
-            return (adopt, (shared, mode, text, os.path.abspath(name)))
-        if "+" in mode:
-            raise TypeError(f"cannot send {handle!r}: open for reading and writing")
-        return (reopen, (os.path.abspath(name), "ab" if binary else "a", None, text))
-    return (reopen, (os.path.abspath(name), "rb" if binary else "r", handle.tell(), text))
+            return (adopt, (shared, mode, text, path))
+        if "+" in mode or anonymous:
+            raise TypeError(f"cannot send {handle!r}: open for reading and writing, or anonymous")
+        return (reopen, (path, "ab" if binary else "a", None, text))
+    if anonymous:
+        raise TypeError(f"cannot send {handle!r}: an anonymous file open for reading")
+    return (reopen, (path, "rb" if binary else "r", handle.tell(), text))
 
 
 def standard_stream(stream_name: str) -> "Any":
@@ -157,8 +155,10 @@ def adopt(shared: "Any", mode: str, text: "Any", path: str) -> "Any":
     from spawnfix import effect_guard
 
     descriptor = shared.detach()
-    _remember_parents_file(descriptor)
-    if not effect_guard.rerun_ahead() or "+" in mode:
+    if not effect_guard.rerun_ahead():
+        return _open_file(descriptor, mode, text)
+    _remember_parents_file(descriptor)  # for a file the re-run opens again
+    if "+" in mode:
         # A file open for reading too is the real one at once: the re-run may read it
         # or map it (mmap); what it would write is not run (a method call on a name
         # from the parent is not re-run).
@@ -169,6 +169,20 @@ def adopt(shared: "Any", mode: str, text: "Any", path: str) -> "Any":
     _waiting.append((handle, path, 0, descriptor))
     effect_guard.after_rerun(connect_reopened_files)
     return handle
+
+
+def silence_until_rerun_ends(handle: "Any", descriptor: int, path: str) -> None:
+    """Child, in the re-run: ``handle`` writes to os.devnull until the re-run ends, then
+    to ``descriptor`` (which it takes over)."""
+    from spawnfix import effect_guard
+
+    silent = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(silent, handle.fileno())
+    finally:
+        os.close(silent)
+    _waiting.append((handle, path, 0, descriptor))
+    effect_guard.after_rerun(connect_reopened_files)
 
 
 def _remember_parents_file(descriptor: int) -> None:
@@ -206,8 +220,13 @@ def connect_reopened_files() -> None:
     """Child, after the re-run: put each real file under its stand-in file object."""
     while _waiting:
         handle, path, flags, received = _waiting.pop()
-        try:
+        if handle.closed:  # closed by the re-run (a with-block): nothing to connect
+            if received is not None:
+                os.close(received)
+            continue
+        with suppress(OSError, ValueError):
             handle.flush()  # what the re-run wrote goes to os.devnull
+        try:
             descriptor = received if received is not None else os.open(path, flags, 0o666)
             try:
                 os.dup2(descriptor, handle.fileno())
