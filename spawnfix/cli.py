@@ -114,7 +114,10 @@ def doctor_report() -> list[str]:
             config.FORK: "every child (SPAWNFIX_VALUES=fork)",
             config.SPAWN: "an unguarded script's children only (SPAWNFIX_VALUES=spawn)",
         }[settings.children]
-        lines.append(f"children get the parent's values: {scope}; each at most {limit}")
+        lines.append(
+            f"children get the parent's values, logging, warnings and environment: {scope}; "
+            f"each value at most {limit}"
+        )
     else:
         reason = "strict mode" if settings.mode == config.STRICT else "SPAWNFIX_VALUES=0"
         lines.append(f"children get the parent's values: off ({reason})")

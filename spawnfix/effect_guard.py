@@ -16,13 +16,18 @@ forkserver child must re-run part of the main script to get its definitions
   starting a subprocess and connecting a socket. The statement fails there and
   the re-run skips it, as it skips any statement that raises. Reading files is allowed;
   a file opened with ``"w"``, ``"a"`` or ``"x"`` is opened for appending and written to
-  ``os.devnull`` until the re-run ends (``spawnfix.rerun_files``).
+  ``os.devnull`` until the re-run ends (``spawnfix.rerun_files``); an sqlite database that
+  exists is connected to read-only until then (``spawnfix.rerun_databases``).
 
 An audit hook cannot be removed: it stays for the child's life, and after the re-run it
 returns at its first test. Imports are not refused anything (a module may write its
 bytecode cache; library state set up at import is what fork would have given the child).
 Effects of C code that raises no audit event (a C extension's own ``fopen``) are not seen.
 
+- **The parent's shared objects are not written to** inside those statements: a put into
+  a ``multiprocessing`` queue or a change through a manager proxy is refused
+  (``spawnfix.shared_writes``): a top-level helper that fills the parent's queue would
+  fill it again from every child.
 - **Semaphores are given back.** A statement stopped at its process start (a ``Pool``
   built up to its first worker) has already registered its queues' semaphores with the
   parent's resource tracker. ``releasing_abandoned_semaphores()`` collects what the re-run
@@ -31,6 +36,7 @@ Effects of C code that raises no audit event (a C extension's own ``fopen``) are
   parent's tracker reports them as "leaked semaphore objects" when the program ends.
 """
 
+import _thread
 import os
 import sys
 from contextlib import contextmanager
@@ -38,7 +44,7 @@ from contextlib import contextmanager
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from typing import Any
+    from typing import Any, Optional
 
 # Audit events that change the world outside the process (besides "open" for writing).
 _REFUSED_EVENTS = frozenset(
@@ -81,7 +87,9 @@ _REFUSED_EVENTS = frozenset(
 _WRITE_MODE_LETTERS = ("w", "a", "x", "+")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
-_refusing = False
+# The threads whose statements are refused effects now (``refusing_effects``): another
+# thread of the child (a log listener writing its file) is never refused anything.
+_refusing: "set[int]" = set()
 _hook_installed = False
 _in_rerun = False
 # Set when the child received a re-run plan and its main fix-up was taken over: the
@@ -104,13 +112,14 @@ class MutedStream:
     """Stands in for ``sys.stdout`` or ``sys.stderr``: silent while muted, then a
     transparent forwarder to the real stream."""
 
-    def __init__(self, real: "Any") -> None:
+    def __init__(self, real: "Any", thread: "Optional[int]" = None) -> None:
         self._real = real
         self.muted = True
+        self._thread = thread  # only this thread is muted (None: every thread)
 
     def write(self, text: "Any") -> int:
         """Drop ``text`` while muted; afterwards write it to the real stream."""
-        if self.muted:
+        if self.muted and (self._thread is None or self._thread == _thread.get_ident()):
             return len(text)
         return self._real.write(text)
 
@@ -129,7 +138,7 @@ class MutedStream:
 
 
 def _refuse_effects(event: str, args: "tuple[Any, ...]") -> None:
-    if not _refusing:
+    if not _refusing or _thread.get_ident() not in _refusing:
         return
     if event == "open":
         path, mode, flags = args[0], args[1], args[2]
@@ -144,6 +153,8 @@ def _refuse_effects(event: str, args: "tuple[Any, ...]") -> None:
         return
     elif event in ("os.putenv", "os.unsetenv") and _environment_unchanged(event, args):
         return  # the child's environment already is the parent's: setting it again is no change
+    elif event == "os.utime" and _touches_existing_file(args):
+        return  # Path.touch(exist_ok=True) of a file that is there (dbm.sqlite3): no data changes
     raise EffectRefused(f"spawnfix: the parent already did this ({event}); a child does not")
 
 
@@ -160,9 +171,20 @@ def _environment_unchanged(event: str, args: "tuple[Any, ...]") -> bool:
         return False
 
 
+def _touches_existing_file(args: "tuple[Any, ...]") -> bool:
+    # os.utime(path, None): the modification time set to now, of a file that exists.
+    try:
+        path, times, ns = args[0], args[1], args[2]
+        return (
+            times is None and ns is None and isinstance(path, (str, bytes)) and os.path.isfile(path)
+        )
+    except Exception:
+        return False
+
+
 def refusing() -> bool:
-    """Whether effects are being refused now (inside ``refusing_effects()``)."""
-    return _refusing
+    """Whether effects are being refused now on this thread (inside ``refusing_effects()``)."""
+    return bool(_refusing) and _thread.get_ident() in _refusing
 
 
 def rerun_in_progress() -> bool:
@@ -188,57 +210,84 @@ def after_rerun(callback: "Any") -> None:
 
 
 @contextmanager
-def quiet_rerun() -> "Iterator[None]":
-    """Mute ``sys.stdout``/``sys.stderr`` for the re-run; install the refusal hook."""
+def quiet_rerun(main: bool = True) -> "Iterator[None]":
+    """Mute ``sys.stdout``/``sys.stderr`` for the re-run; install the refusal hook.
+
+    ``main=False``: a user module's import outside the main script's re-run
+    (``spawnfix.quiet_imports``): only the importing thread is muted, and a re-run still
+    expected stays expected (what runs after it waits for it). Inside a re-run this adds
+    nothing."""
     global _hook_installed, _in_rerun, _rerun_expected
+    if _in_rerun:
+        yield
+        return
     if not _hook_installed:
         sys.addaudithook(_refuse_effects)
         _hook_installed = True
     real_out, real_err = sys.stdout, sys.stderr
-    muted_out, muted_err = MutedStream(real_out), MutedStream(real_err)
+    thread = None if main else _thread.get_ident()
+    muted_out, muted_err = MutedStream(real_out, thread), MutedStream(real_err, thread)
     sys.stdout, sys.stderr = muted_out, muted_err
-    from spawnfix import rerun_files
+    from spawnfix import rerun_databases, rerun_files, shared_writes
 
     rerun_files.install(refusing, allowing_effects)
+    expected = _rerun_expected
     _in_rerun = True
     try:
         yield
     finally:
-        _in_rerun = _rerun_expected = False
+        _in_rerun = False
+        _rerun_expected = expected and not main
         rerun_files.uninstall()
+        shared_writes.restore()
+        rerun_databases.restore()
         muted_out.muted = muted_err.muted = False
         # A script that installed its own stream keeps it, as it would have under fork.
         if sys.stdout is muted_out:
             sys.stdout = real_out
         if sys.stderr is muted_err:
             sys.stderr = real_err
-        while _after_rerun:
+        # A user module imported before the main script's re-run: what waits for the
+        # re-run's end (the parent's handlers, files opened again) waits on.
+        while _after_rerun and not _rerun_expected:
             _after_rerun.pop(0)()
 
 
 @contextmanager
 def refusing_effects() -> "Iterator[None]":
-    """Refuse changes to the world (see the module docstring) for one statement."""
-    global _refusing
-    previous = _refusing
-    _refusing = True
+    """Refuse changes to the world (see the module docstring) for one statement, on the
+    calling thread."""
+    thread = _thread.get_ident()
+    previous = thread in _refusing
+    _refusing.add(thread)
+    if _in_rerun:
+        from spawnfix import rerun_databases, shared_writes
+
+        shared_writes.refuse_while(refusing, _refused)
+        rerun_databases.connect_read_only_while(refusing, allowing_effects, _refused, after_rerun)
     try:
         yield
     finally:
-        _refusing = previous
+        if not previous:
+            _refusing.discard(thread)
+
+
+def _refused(what: str) -> "EffectRefused":
+    return EffectRefused(f"spawnfix: the parent already did this ({what}); a child does not")
 
 
 @contextmanager
 def allowing_effects() -> "Iterator[None]":
     """Lift the refusal inside ``refusing_effects()`` for a call spawnfix itself makes
     (wandb's disabled run in a child)."""
-    global _refusing
-    previous = _refusing
-    _refusing = False
+    thread = _thread.get_ident()
+    previous = thread in _refusing
+    _refusing.discard(thread)
     try:
         yield
     finally:
-        _refusing = previous
+        if previous:
+            _refusing.add(thread)
 
 
 @contextmanager

@@ -18,7 +18,9 @@ server: its preload list becomes
 ``['__main__', 'spawnfix.run_preload']`` followed by the settings, one entry each
 (``encode_settings``: ``spawnfix.run_preload:module:NAME``, ``...:script:PATH``). The
 fork server gets its preload list on its command line, as the standard library sends it
-(with the parent's ``sys.path``); nothing is put in the parent's environment.
+(with the parent's ``sys.path``); nothing is put in the parent's environment. The
+program's own modules (``spawnfix.user_modules``) are not preloaded: their top level is the
+program's, which a fork server that may never serve a child must not run.
 
 Fork-server side (``preload_in_fork_server``, run by importing ``spawnfix.run_preload``):
 the settings are read from the list ``forkserver.main`` is going through, which then ends
@@ -195,8 +197,15 @@ def preload_in_fork_server() -> None:
         sys.path[:] = sys_path
     import atexit
 
+    from spawnfix.user_modules import is_users_own_before_import
+
     for name in modules:
         if name in skipped or name in sys.modules:
+            continue
+        if is_users_own_before_import(name):
+            # Its top level is the program's: it ran in the parent, and a child runs it
+            # as the program wrote it for its start method (spawnfix.quiet_imports).
+            _log("fork server: %s is the program's own module: not preloaded", name)
             continue
         registered = _exit_handlers_registered_by(atexit, __import__, name)
         if registered is None:

@@ -21,7 +21,7 @@ and so does a global of ``__main__`` inside a user module's value (a module gets
 values when the child imports it, before the main script's namespace may exist).
 """
 
-import pickle
+from spawnfix.program_code_pickling import ProgramSafePickler
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class _TooManyObjects(Exception):
     """A value holds more objects than it is worth looking for references among."""
 
 
-class _ReferencingPickler(pickle.Pickler):
+class _ReferencingPickler(ProgramSafePickler):
     """Pickles one global, naming the other globals it reaches by reference."""
 
     def __init__(
@@ -51,7 +51,7 @@ class _ReferencingPickler(pickle.Pickler):
         references: "dict[int, tuple[str, ...]]",
         not_referred: "set[tuple[str, ...]]",
     ) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        super().__init__(file, protocol=-1)
         self.root = root
         self.references = references
         self.not_referred = not_referred

@@ -372,6 +372,25 @@ def _analyse(path: str) -> "Optional[MainScript]":
     return MainScript(path, source, describe_statements(tree), tree)
 
 
+def future_flags(statements: "list[Any]") -> int:
+    """The compiler flags of the ``__future__`` imports that open ``statements``: each
+    statement compiled alone gets them."""
+    import _ast
+
+    flags = 0
+    for node in statements:
+        if not (isinstance(node, _ast.ImportFrom) and node.module == "__future__"):
+            if is_bare_string(node):
+                continue
+            break
+        import __future__
+
+        for alias in node.names:
+            feature = getattr(__future__, alias.name, None)
+            flags |= getattr(feature, "compiler_flag", 0)
+    return flags
+
+
 def parse_module(source: bytes, filename: str) -> "Any":
     """Parse ``source`` into a syntax tree with the C parser directly.
 

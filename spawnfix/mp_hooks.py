@@ -100,8 +100,9 @@ def install(spawn_module: "Any") -> None:
         except Exception as error:  # fail open: the child starts as it would without us
             log_decision("spawn-site check failed, child started unchanged: %r", error)
         _add_startup_reporter(data, caller)
-        _add_inherited_config(data, name, caller_module)
-        _add_parent_values(data, name, package, start_method_of_caller(caller_module, data))
+        start_method = start_method_of_caller(caller_module, data)
+        _add_inherited_config(data, name, package, start_method)
+        _add_parent_values(data, name, package, start_method)
         return data
 
     get_preparation_data.__wrapped__ = original  # type: ignore[attr-defined]
@@ -156,16 +157,25 @@ def _note_spawn_launch(package: str) -> None:
         log_decision("by-value pickling not installed: %r", error)
 
 
-def _add_inherited_config(data: "dict[str, Any]", name: str, caller_module: str) -> None:
-    # The parent's logging, warnings and environment, as a fork child would have them.
+def _add_inherited_config(
+    data: "dict[str, Any]", name: str, package: str, start_method: str
+) -> None:
+    # The parent's logging, warnings and environment, as a fork child would have them:
+    # for a child of a program written for fork only. A program that chose spawn
+    # configures its children itself (a worker's own basicConfig must take effect, a
+    # warning the parent turned into an error must not raise there).
     try:
         from spawnfix import inherited_config
 
         if name == FORKSERVER_PRELOAD_CALL:
             inherited_config.note_fork_server_start()
             return
-        forkserver = start_method_of_caller(caller_module, data) == "forkserver"
-        inherited_config.add_to_preparation(data, forkserver)
+        if PREPARATION_KEY not in data and not guarded_children_get_fork_values(
+            start_method, package
+        ):
+            log_decision("logging, warnings and environment left to the child, as natively")
+            return
+        inherited_config.add_to_preparation(data, start_method == "forkserver")
     except Exception as error:  # fail open: the child starts unconfigured, as natively
         log_decision("logging/warnings configuration not given to the child: %r", error)
 

@@ -34,7 +34,13 @@ arrives as a copy, as under fork. Each global is pickled on its own
   ``SPAWNFIX_VALUE_LIMIT`` (default 16 MiB pickled: sending more to every worker can cost
   more time and memory than computing it again; pickling stops at the limit, and an object
   found too large is not tried again) and objects of ``wandb`` (a child keeps its disabled run)
-  are not sent: the child computes them as it otherwise would. ``SPAWNFIX_DEBUG`` names each.
+  are not sent: the child computes them as it otherwise would. ``SPAWNFIX_DEBUG`` names each;
+- nor is a value whose pickling would run the program's own code
+  (``spawnfix.program_code_pickling``: fork runs none);
+- a user module's globals go whole or not at all: one that cannot be sent (a connection
+  beside the flag that says it is open) leaves the whole module to the child's own import.
+  Every user module the parent imported is named, so that the child imports it without
+  effects (``spawnfix.quiet_imports``).
 
 Child side: unpickling the preparation data stores what arrived (``received``). The main
 script's re-run (``spawnfix.rerun``) asks ``ChildValues.covers`` for each top-level
@@ -200,13 +206,19 @@ def _snapshot_values(with_main: bool, limit: int, reducers: "dict[type, Any]") -
     values: dict[tuple[str, ...], Any] = {}
     first_reference: dict[int, tuple[str, ...]] = {}
     module_markers: dict[str, dict[str, Any]] = {}
-    for name, module in _user_modules().items():
+    # User modules with a global that cannot be sent: none of their globals are sent.
+    incomplete: set[str] = set()
+    from spawnfix.user_modules import users_own_modules
+
+    for name, module in users_own_modules(_NEVER_SENT_PACKAGES).items():
         module_markers[name] = {}
         for attribute, value in _candidates(dict(vars(module)), name).items():
             first = None if _is_atomic(value) else first_reference.get(id(value))
             if first is not None:
                 module_markers[name][attribute] = (MODULE_ATTRIBUTE, *first[1:])
-            elif (name, attribute, id(value)) not in _not_sendable:
+            elif (name, attribute, id(value)) in _not_sendable:
+                incomplete.add(name)
+            else:
                 values[(MODULE, name, attribute)] = value
                 first_reference.setdefault(id(value), (MODULE, name, attribute))
     main_markers: dict[str, Any] = {}
@@ -226,6 +238,19 @@ def _snapshot_values(with_main: bool, limit: int, reducers: "dict[type, Any]") -
                 first_reference.setdefault(id(value), (MAIN, name))
         definitions = _main_definitions(namespace, main_module.__name__)
     pickled, groups = _pickle_all(values, limit, reducers)
+    incomplete.update(r[1] for r in values if r[0] == MODULE and r not in pickled)
+    for name in incomplete - _reported_incomplete:
+        _reported_incomplete.add(name)
+        log_decision(
+            "values of %s not sent: one of its globals cannot be; a child's own import "
+            "gives the module whole",
+            name,
+        )
+    pickled = {
+        reference: result
+        for reference, result in pickled.items()
+        if reference[0] != MODULE or reference[1] not in incomplete
+    }
     main_values: dict[str, Any] = {}
     module_values: dict[str, dict[str, Any]] = {}
     references: dict[str, tuple[str, ...]] = {}
@@ -248,8 +273,10 @@ def _snapshot_values(with_main: bool, limit: int, reducers: "dict[type, Any]") -
             main_values[name] = marker
     for module_name, markers in module_markers.items():
         for attribute, marker in markers.items():
-            if (MODULE, *marker[1:]) in sent:
+            if module_name not in incomplete and (MODULE, *marker[1:]) in sent:
                 module_values.setdefault(module_name, {})[attribute] = marker
+        # Named even without values: the child imports it without effects (quiet_imports).
+        module_values.setdefault(module_name, {})
     return main_values, definitions, module_values, tuple(holding), references, groups
 
 
@@ -260,6 +287,7 @@ def _pickle_all(
     # each value that pickles, and the group pickles; each value that does not pickle is
     # reported and not tried again at later starts.
     from spawnfix.global_references import GROUP, MAIN, Grouped, Pickled, pickle_globals
+    from spawnfix.program_code_pickling import RunsProgramCode
 
     holding: set[tuple[str, ...]] = set()
 
@@ -299,6 +327,8 @@ def _pickle_all(
         _not_sendable.add((owner, name, id(values[reference])))
         if isinstance(result, _TooLarge):
             why = f"its pickle is larger than SPAWNFIX_VALUE_LIMIT ({limit} bytes)"
+        elif isinstance(result, RunsProgramCode):
+            why = str(result)
         elif isinstance(result, _HoldsWandb):
             # A wandb run inside a value (a Lightning Trainer's logger): a child keeps
             # its disabled run, so the value is not sent.
@@ -370,6 +400,8 @@ _NESTED_WANDB = b"wandb"
 
 # (owner, name, id(value)) of values that did not pickle or were too large.
 _not_sendable: "set[tuple[str, str, int]]" = set()
+# User modules whose values were found not sendable whole (reported once).
+_reported_incomplete: "set[str]" = set()
 
 
 class _TooLarge(Exception):
@@ -418,61 +450,17 @@ def _dumps(
     # The launching package's reducers (its Connection, socket, DupFd...).
     own = {kind: noting(reduce) for kind, reduce in reducers.items()}
     own.update(dict.fromkeys(shared_files.FILE_TYPES, noting(shared_files.reduce_open_file)))
+    own.update(shared_files.extra_file_reducers())
     buffer = _LimitedBuffer(limit)
     if make_pickler is None:
-        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        from spawnfix.program_code_pickling import ProgramSafePickler
+
+        pickler = ProgramSafePickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
     else:
         pickler = make_pickler(buffer)
     pickler.dispatch_table = ChainMap(own, copyreg.dispatch_table)
     pickler.dump(value)
     return buffer.getvalue(), bool(holds_descriptor)
-
-
-def _user_modules() -> "dict[str, Any]":
-    found = {}
-    for name, module in list(sys.modules.items()):
-        if name in MAIN_NAMES or name.partition(".")[0] in _NEVER_SENT_PACKAGES:
-            continue
-        if _is_user_module(name, module):
-            found[name] = module
-    return found
-
-
-# Module name -> whether it is one of the user's own modules; decided once per module.
-_user_module_cache: "dict[str, bool]" = {}
-
-
-def _is_user_module(name: str, module: "Any") -> bool:
-    known = _user_module_cache.get(name)
-    if known is None:
-        path = getattr(module, "__file__", None)
-        known = isinstance(path, str) and path.endswith(".py") and not _is_installed(path)
-        _user_module_cache[name] = known
-    return known
-
-
-_installed_roots: "Optional[tuple[str, ...]]" = None
-
-
-def _is_installed(path: str) -> bool:
-    global _installed_roots
-    if _installed_roots is None:
-        # The prefixes hold the standard library and the environment's site-packages;
-        # site-packages directories elsewhere (the user's) are on sys.path. sysconfig
-        # would name the same places and costs a millisecond to import.
-        roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-        roots.add(os.path.dirname(os.__file__))
-        for directory in sys.path:
-            if os.path.basename(directory) in ("site-packages", "dist-packages"):
-                roots.add(directory)
-        spelled = {os.path.join(os.path.normpath(root), "") for root in roots if root}
-        resolved = {os.path.join(os.path.realpath(root), "") for root in roots if root}
-        _installed_roots = tuple(spelled | resolved)
-    # Most module paths are spelled under a root already: realpath (an lstat for each
-    # part of the path) only for the others, the user's own modules among them.
-    if os.path.normpath(path).startswith(_installed_roots):
-        return True
-    return os.path.realpath(path).startswith(_installed_roots)
 
 
 # -- child side -------------------------------------------------------------------------
@@ -829,8 +817,10 @@ class _ModuleValuesFinder:
         original = loader.exec_module
 
         def exec_module(module: "Any") -> None:
+            from spawnfix.quiet_imports import exec_without_effects
+
             vars(loader).pop("exec_module", None)  # the instance attribute set below
-            original(module)
+            exec_without_effects(module, loader, original)
             _apply_module_values(module)
 
         try:

@@ -347,6 +347,9 @@ def rerun_main_until(
                         run_statements(statements, path, temp_module.__dict__, source, values)
             if values is not None:
                 values.bind_rest(temp_module.__dict__)
+                # A fork child's main module is named __main__ (a worker's
+                # getLogger(__name__), loguru's {name}); spawn's child says __mp_main__.
+                temp_module.__dict__["__name__"] = "__main__"
     finally:
         if saved_module is None:
             sys.modules.pop("__mp_main__", None)
@@ -421,11 +424,11 @@ def run_statements(
     """
     import _ast
 
-    from spawnfix.main_script import is_bare_string, line_text
+    from spawnfix.main_script import future_flags, is_bare_string, line_text
 
     if values is not None:
         from spawnfix.effect_guard import refusing_effects
-    flags = _future_flags(statements)
+    flags = future_flags(statements)
     for position, node in enumerate(statements):
         if position and is_bare_string(node):
             continue  # alone in a module it would become the docstring
@@ -457,26 +460,6 @@ def run_statements(
         finally:
             if values is not None:
                 values.note_run(node, namespace)
-
-
-def _future_flags(statements: "list[Any]") -> int:
-    # Each statement is compiled alone, so the script's __future__ imports are passed on.
-    import _ast
-
-    from spawnfix.main_script import is_bare_string
-
-    flags = 0
-    for node in statements:
-        if not (isinstance(node, _ast.ImportFrom) and node.module == "__future__"):
-            if is_bare_string(node):
-                continue
-            break
-        import __future__
-
-        for alias in node.names:
-            feature = getattr(__future__, alias.name, None)
-            flags |= getattr(feature, "compiler_flag", 0)
-    return flags
 
 
 def _install_as_main(spawn: "Any", namespace: "dict[str, Any]") -> None:

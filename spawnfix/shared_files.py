@@ -126,6 +126,26 @@ def reduce_open_file(handle: "Any") -> "Any":
     return (reopen, (path, "rb" if binary else "r", handle.tell(), text))
 
 
+def reduce_named_temporary_file(wrapper: "Any") -> "Any":
+    """Parent: a ``tempfile.NamedTemporaryFile`` reaches a child as its file (shared as any
+    open file) under the same name; the child's never deletes it (the parent's does)."""
+    return (named_temporary_file, (wrapper.file, wrapper.name))
+
+
+def named_temporary_file(handle: "Any", name: str) -> "Any":
+    """Child: the parent's ``NamedTemporaryFile``, a wrapper that does not delete it."""
+    import tempfile
+
+    return tempfile._TemporaryFileWrapper(handle, name, delete=False)
+
+
+def extra_file_reducers() -> "dict[type, Any]":
+    """Reducers for file wrappers of modules the program imported (tempfile's)."""
+    tempfile = sys.modules.get("tempfile")
+    wrapper = getattr(tempfile, "_TemporaryFileWrapper", None)
+    return {wrapper: reduce_named_temporary_file} if isinstance(wrapper, type) else {}
+
+
 def standard_stream(stream_name: str) -> "Any":
     """Child: the child's own ``sys.stdout``, ``sys.stderr`` or ``sys.stdin``."""
     return getattr(sys, stream_name)

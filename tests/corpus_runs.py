@@ -18,7 +18,16 @@ class CorpusRun:
     def __init__(self, result: Result, marker_file: Path) -> None:
         self.result = result
         text = marker_file.read_text() if marker_file.exists() else ""
-        self.markers = [line.split(" ", 2) for line in text.splitlines()]
+        markers = [line.split(" ", 2) for line in text.splitlines()]
+        # A child's main module: ``__mp_main__`` under spawn, ``__main__`` once spawnfix's
+        # fork-faithful re-run has ended (as under fork). The parent writes the first
+        # marker; the main module of any other process counts as a child's.
+        parent = markers[0][0] if markers else None
+        self.markers = [
+            [pid, "__mp_main__", event] if module == "__main__" and pid != parent else marker
+            for marker in markers
+            for pid, module, event in [[*marker, "", ""][:3]]
+        ]
 
     def pids_for(self, event: str) -> set[str]:
         """Which processes recorded ``event``."""

@@ -175,3 +175,161 @@ def test_a_library_call_that_sets_the_environment_is_not_lost(envs, tmp_path, ve
             python, "tracking_uri", start, work, PYTHONPATH=str(work / "scripts" / library), **env
         )
         assert (result.returncode, result.stdout) == (0, expected), result.output
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_user_modules_run_their_top_level_once(envs, tmp_path, version, method):
+    """A user module that prints a banner and opens run.log with "w" at import (issue 29,
+    finding 10): a child that gets the parent's values imports it without effects, and
+    the fork server does not preload it, so there is one banner and run.log keeps the
+    parent's lines, as under fork (spawnfix used to truncate the parent's lines away in
+    every child, and its fork server printed the banner again)."""
+    python = envs.get(version).python
+    reference = _run(python, "module_effects", "fork", tmp_path / "fork", SPAWNFIX="0")
+    expected = (
+        "importing module_effects_lib\n"
+        "run.log: parent end|parent start|worker 0|worker 1|worker 2\n"
+    )
+    assert (reference.returncode, reference.stdout) == (0, expected), reference.output
+    result = _run(python, "module_effects", method, tmp_path / method, SPAWNFIX="quiet")
+    assert (result.returncode, result.stdout) == (0, expected), result.output
+
+
+@pytest.mark.parametrize("version", [v for v in matrix_pythons() if v >= "3.14"])
+def test_a_program_on_the_default_forkserver_imports_user_modules_once(envs, tmp_path, version):
+    """The same module in a guarded program on the start method it did not choose
+    (forkserver, the default since 3.14): natively the fork server imports the script and
+    the module again (two banners, the parent's log truncated); with spawnfix, fork's
+    result."""
+    python = envs.get(version).python
+    native = _run(python, "module_effects_guarded", "default", tmp_path / "native", SPAWNFIX="0")
+    assert native.returncode == 0, native.output
+    assert native.stdout.count("importing module_effects_lib") == 2, native.output
+    assert "parent start" not in native.stdout, native.output
+    result = _run(python, "module_effects_guarded", "default", tmp_path / "spawnfix")
+    expected = (
+        "importing module_effects_lib\n"
+        "run.log: parent end|parent start|worker 0|worker 1|worker 2\n"
+    )
+    assert (result.returncode, result.stdout) == (0, expected), result.output
+
+
+@pytest.mark.parametrize("spawnfix", ["1", "0"])
+@pytest.mark.parametrize("version", ["3.11", "3.14"])
+def test_a_program_that_chose_spawn_imports_user_modules_as_natively(
+    envs, tmp_path, version, spawnfix
+):
+    """A guarded program whose start method is read from a variable (forkserver by
+    default, spawn here) gets spawn's children: each imports the user module as natively
+    (a banner each, three in all), and the fork server spawnfix starts ahead of need does
+    not import it (it used to: a fourth banner, when it got that far)."""
+    python = envs.get(version).python
+    result = _run(python, "module_effects_chosen", "spawn", tmp_path, SPAWNFIX=spawnfix)
+    assert result.returncode == 0, result.output
+    assert result.stdout.count("importing module_effects_lib") == 3, result.output
+    assert "[0, 1, 4]" in result.stdout.splitlines(), result.output
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_a_user_modules_state_arrives_whole_or_not_at_all(envs, tmp_path, version, method):
+    """main() sets a user module's flag and its sqlite connection, which cannot be sent
+    (issue 29, finding 4): with the parent's values forced (``SPAWNFIX_VALUES=fork``) the
+    module is the child's own import, flag and connection alike, as natively; spawnfix
+    used to send the flag alone (AttributeError: 'NoneType' object has no attribute
+    'execute')."""
+    python = envs.get(version).python
+    expected = "['not ready', 'not ready']\n"
+    native = _run(python, "half_state", method, tmp_path / "native", SPAWNFIX="0")
+    assert (native.returncode, native.stdout) == (0, expected), native.output
+    result = _run(python, "half_state", method, tmp_path / "fork-values", SPAWNFIX_VALUES="fork")
+    assert (result.returncode, result.stdout) == (0, expected), result.output
+
+
+@pytest.mark.parametrize("version", [v for v in matrix_pythons() if v >= "3.14"])
+def test_a_user_modules_state_on_the_default_forkserver(envs, tmp_path, version):
+    """The same program on the default start method (forkserver, not chosen: fork's values
+    apply): natively and with spawnfix the module is the child's own."""
+    python = envs.get(version).python
+    for label, env in (("native", {"SPAWNFIX": "0"}), ("spawnfix", {})):
+        result = _run(python, "half_state", "default", tmp_path / label, **env)
+        assert (result.returncode, result.stdout) == (0, "['not ready', 'not ready']\n"), (
+            result.output
+        )
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_sending_values_runs_no_code_of_the_program_in_the_parent(envs, tmp_path, version, method):
+    """A global whose ``__getstate__`` pops an attribute from the live object (issue 29,
+    finding 7): it is not pickled (the child computes it), so the parent keeps its
+    attribute, as under fork; spawnfix used to pickle it at every start (AttributeError
+    in the parent)."""
+    python = envs.get(version).python
+    reference = _run(python, "reducer_in_parent", "fork", tmp_path / "fork", SPAWNFIX="0")
+    expected = "[3, 4, 5]\nparent's cache: {'a': 1}\n"
+    assert (reference.returncode, reference.stdout) == (0, expected), reference.output
+    result = _run(python, "reducer_in_parent", method, tmp_path / method, SPAWNFIX="quiet")
+    assert (result.returncode, result.stdout) == (0, expected), result.output
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_a_fork_written_workers_main_module_is_named_main(envs, tmp_path, version, method):
+    """A worker of an unguarded script sees ``__name__ == "__main__"`` (a
+    ``getLogger(__name__)`` made in it, loguru's ``{name}``), as under fork (issue 29,
+    finding 11: it used to be ``__mp_main__``); a guarded program that chose its start
+    method keeps spawn's ``__mp_main__``, natively and with spawnfix."""
+    python = envs.get(version).python
+    reference = _run(python, "module_name", "fork", tmp_path / "fork", SPAWNFIX="0")
+    assert (reference.returncode, reference.stdout) == (0, "['__main__ __main__']\n")
+    result = _run(python, "module_name", method, tmp_path / method, SPAWNFIX="quiet")
+    assert (result.returncode, result.stdout) == (0, reference.stdout), result.output
+    for label, env in (("native", {"SPAWNFIX": "0"}), ("chosen", {})):
+        chosen = _run(python, "module_name_chosen", method, tmp_path / label, **env)
+        assert (chosen.returncode, chosen.stdout) == (0, "['__mp_main__ __mp_main__']\n"), (
+            chosen.output
+        )
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_a_queue_filled_at_the_top_level_is_filled_once(envs, tmp_path, version, method):
+    """A top-level helper that fills a global multiprocessing Queue (issue 29, finding 13):
+    the child's re-run gets the parent's queue and does not fill it again: 5 tasks
+    processed, as under fork."""
+    python = envs.get(version).python
+    reference = _run(python, "queue_filled", "fork", tmp_path / "fork", SPAWNFIX="0")
+    assert (reference.returncode, reference.stdout) == (0, "5 [0, 1, 2, 3, 4]\n")
+    result = _run(python, "queue_filled", method, tmp_path / method, SPAWNFIX="quiet")
+    assert (result.returncode, result.stdout) == (0, reference.stdout), result.output
+
+
+_SHARED_RESOURCE_OUTPUT = {
+    "database_connected": "[(1, 1), (1, 1), (1, 1)]\nrows: 1 keys: 1\n",
+    "named_temporary": (
+        "[('shared text', True), ('shared text', True)]\n"
+        "still there: True\nremoved on close: True\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", matrix_pythons())
+@pytest.mark.parametrize("script", sorted(_SHARED_RESOURCE_OUTPUT))
+def test_databases_and_named_temporary_files_in_globals_reach_the_workers(
+    envs, tmp_path, version, method, script
+):
+    """Issue 29, finding 3: ``conn = sqlite3.connect("data.db")`` with a table made and a
+    row added at the top level, and a ``shelve`` (an sqlite database since 3.13): the
+    re-run connects again, read-only until it ends, so the workers have both and neither
+    the row nor the key is added again; a ``NamedTemporaryFile`` arrives as the parent's
+    file under its name and is removed once, by the parent. As under fork (the connection
+    and the temporary file used to be refused: NameError in every worker)."""
+    python = envs.get(version).python
+    expected = _SHARED_RESOURCE_OUTPUT[script]
+    reference = _run(python, script, "fork", tmp_path / "fork", SPAWNFIX="0")
+    assert (reference.returncode, reference.stdout) == (0, expected), reference.output
+    result = _run(python, script, method, tmp_path / method, SPAWNFIX="quiet")
+    assert (result.returncode, result.stdout) == (0, expected), result.output

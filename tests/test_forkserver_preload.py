@@ -1,7 +1,8 @@
 """A user's forkserver children start fast (issue 12): the fork server preloads the
 main script's imports, so each new worker does not import them again.
 
-Probe scripts in ``tests/scripts/preload`` import ``preload.import_marker``, which records
+Probe scripts in ``tests/scripts/preload`` (run from a folder named site-packages: they
+stand for installed libraries) import ``preload.import_marker``, which records
 every process that imports it: with the preload, the parent and the fork server import
 it and no worker does; with ``SPAWNFIX_PRELOAD=0`` every worker does. The output is the
 same either way, also when an import starts a thread (the fork server restarts without
@@ -11,20 +12,41 @@ alone. The DataLoader scenario runs on real torch.
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from conftest import matrix_pythons
-from corpus_runs import MODULE, copy_corpus, run_corpus
+from corpus_runs import CorpusRun, copy_corpus
 from test_ml_stacks import ML_PYTHON, ML_REQUIREMENTS, MlRun
 
 FOLDER = "preload"
 POOL_OUTPUT = "[0, 1, 4, 9, 16, 25]\n"
 
 
-def _run(python, script, tmp_path, **env):
-    return run_corpus(
-        python, script, "forkserver", MODULE, tmp_path, folder=FOLDER, SPAWNFIX_DEBUG="1", **env
+def _run(python, script, tmp_path, timeout=120, **env):
+    # The probe modules stand for libraries: the program's own modules are never preloaded
+    # (their top level is the program's), so the package runs from a folder named
+    # site-packages on PYTHONPATH, as an installed one would.
+    from support.scripts import run_python
+
+    scripts = copy_corpus(tmp_path)
+    site = scripts / "libs" / "site-packages"
+    site.mkdir(parents=True)
+    shutil.move(str(scripts / FOLDER), str(site / FOLDER))
+    marker_file = tmp_path / "markers.txt"
+    result = run_python(
+        python,
+        ["-m", f"{FOLDER}.{script}"],
+        scripts,
+        timeout=timeout,
+        START_METHOD="forkserver",
+        MARKER_FILE=str(marker_file),
+        PYTHONPATH=str(site),
+        SPAWNFIX_DEBUG="1",
+        **env,
     )
+    return CorpusRun(result, marker_file)
 
 
 def _importers(run) -> int:

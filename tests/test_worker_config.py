@@ -1,12 +1,15 @@
-"""Workers configured like the parent (issue 19): logging and warnings as under fork.
+"""Workers configured like the parent (issue 19): logging and warnings as under fork,
+for programs written for fork (issue 29: a program that chose spawn keeps spawn's).
 
 A guarded script configures logging or warnings in ``main()`` (CASE), then a Pool's
-workers log and warn. Under spawn and forkserver with spawnfix, stdout, stderr and the
-log file left behind are those of the same script under fork; with ``SPAWNFIX=0`` the
+workers log and warn. The script names its start method, so it gets fork's configuration
+only with ``SPAWNFIX_VALUES=fork``: then under spawn and forkserver, stdout, stderr and
+the log file left behind are those of the same script under fork; with ``SPAWNFIX=0`` the
 workers' records are lost or their warnings printed (asserted), except where the child's
 own configuration (a Pool initializer) decides, which is the same with and without.
-The unguarded twin (``main()`` called at top level) gives fork's output too; many
-processes logging into one file never interleave inside a line.
+Without the setting its workers are spawn's, as natively. The unguarded twin (``main()``
+called at top level) gives fork's output; many processes logging into one file never
+interleave inside a line.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def _assert_spawn_and_forkserver_match_fork(run) -> tuple:
     reference = run("fork", "fork", SPAWNFIX="0")
     assert reference[0] == 0, reference
     for method in ("spawn", "forkserver"):
-        assert run(method, method) == reference, method
+        assert run(method, method, SPAWNFIX_VALUES="fork") == reference, method
     return reference
 
 
@@ -84,6 +87,7 @@ def test_records_from_workers_append_to_the_parents_file(envs, tmp_path):
         tmp_path,
         folder=FOLDER,
         CASE="file",
+        SPAWNFIX_VALUES="fork",
     )
     line = next(line for line in run.result.stdout.splitlines() if line.startswith("train.log:"))
     assert "'INFO:train:starting'" in line, run.result.output
@@ -105,9 +109,12 @@ def test_forkserver_child_sees_the_parents_environment(envs, tmp_path, version):
         assert completed.result.returncode == 0, completed.result.output
         return completed.result.stdout
 
+    native = "child sees None present\n" * 2
     assert run("fork", "fork", SPAWNFIX="0") == expected
-    assert run("forkserver", "on") == expected
-    assert run("forkserver", "off", SPAWNFIX="0") == "child sees None present\n" * 2
+    assert run("forkserver", "on", SPAWNFIX_VALUES="fork") == expected
+    assert run("forkserver", "off", SPAWNFIX="0") == native
+    # The program chose forkserver itself: its children get what they get natively.
+    assert run("forkserver", "chosen") == native
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
@@ -115,7 +122,9 @@ def test_records_of_many_processes_never_interleave_inside_a_line(envs, tmp_path
     """The parent and four workers log 200 long records each into one file at once: all
     1000 lines intact, as under fork; ``SPAWNFIX=0`` keeps only the parent's 200."""
     python = envs.get("3.11").python
-    run = run_corpus(python, "many_writers", method, FILE, tmp_path, folder=FOLDER)
+    run = run_corpus(
+        python, "many_writers", method, FILE, tmp_path, folder=FOLDER, SPAWNFIX_VALUES="fork"
+    )
     assert run.result.returncode == 0, run.result.output
     assert run.result.stdout == "lines 1000 intact 1000\n"
     if method != "fork":
@@ -155,3 +164,31 @@ def test_unguarded_configured_program_fails_natively(envs, tmp_path):
     )
     assert run.result.timed_out, run.result.output
     assert "bootstrapping phase" in run.result.stderr
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", ["3.11", "3.14"])
+def test_a_program_that_chose_spawn_configures_its_workers_itself(envs, tmp_path, version, method):
+    """A guarded program that chose its start method (issue 29's scope): the parent's root
+    has a NullHandler and, before the second child, turns warnings into errors and sets a
+    variable; each child calls its own ``basicConfig(filename=...)``. As natively: the
+    child's basicConfig takes effect (its log file holds its record) and its warning does
+    not raise (spawnfix used to send the parent's handlers and filters: no log file, and
+    the warning raised). The environment is spawn's: the parent's at ``start()`` under
+    spawn, the fork server's under forkserver."""
+    python = envs.get(version).python
+
+    def run(name: str, **env: str) -> str:
+        completed = run_corpus(
+            python, "child_configures", method, FILE, tmp_path / name, folder=FOLDER, **env
+        )
+        assert completed.result.returncode == 0, completed.result.output
+        return completed.result.stdout
+
+    native = run("native", SPAWNFIX="0")
+    assert "second: warning did not raise" in native, native
+    assert (
+        "worker.log: ['ERROR:root:BOOM from child first', 'ERROR:root:BOOM from child second']"
+        in native
+    )
+    assert run("spawnfix") == native
