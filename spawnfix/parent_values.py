@@ -114,7 +114,7 @@ class ParentValues:
             payload = _snapshot(self.with_main, self.package)
         except Exception as error:  # fail open: the child computes its own values
             log_decision("parent values not sent: %r", error)
-            payload = ({}, {}, {}, (), {}, {})
+            payload = ({}, {}, {}, (), {}, {}, ())
         try:
             descriptor = _out_of_band(payload, self.package)
         except Exception as error:  # fail open: the values go in the preparation data
@@ -255,6 +255,7 @@ def _snapshot_values(with_main: bool, limit: int, reducers: "dict[type, Any]") -
     module_values: dict[str, dict[str, Any]] = {}
     references: dict[str, tuple[str, ...]] = {}
     holding = []
+    module_holding = []
     for reference, (data, holds_descriptor, referenced) in pickled.items():
         if reference[0] == MAIN:
             main_values[reference[1]] = data
@@ -265,6 +266,8 @@ def _snapshot_values(with_main: bool, limit: int, reducers: "dict[type, Any]") -
                 references[reference[1]] = contained
         else:
             module_values.setdefault(reference[1], {})[reference[2]] = data
+            if holds_descriptor:
+                module_holding.append((reference[1], reference[2]))
     sent = {(MAIN, name) for name in main_values}
     sent.update((MODULE, m, a) for m, names in module_values.items() for a in names)
     for name, marker in main_markers.items():
@@ -277,7 +280,15 @@ def _snapshot_values(with_main: bool, limit: int, reducers: "dict[type, Any]") -
                 module_values.setdefault(module_name, {})[attribute] = marker
         # Named even without values: the child imports it without effects (quiet_imports).
         module_values.setdefault(module_name, {})
-    return main_values, definitions, module_values, tuple(holding), references, groups
+    return (
+        main_values,
+        definitions,
+        module_values,
+        tuple(holding),
+        references,
+        groups,
+        tuple(module_holding),
+    )
 
 
 def _pickle_all(
@@ -475,6 +486,7 @@ def _arrive_in_child(
     holding: "tuple[str, ...]" = (),
     references: "Optional[dict[str, tuple[str, ...]]]" = None,
     groups: "Optional[dict[int, bytes]]" = None,
+    module_holding: "tuple[tuple[str, str], ...]" = (),
 ) -> None:
     """Unpickling hook: runs in the child while the preparation data is loaded."""
     global _received
@@ -484,6 +496,8 @@ def _arrive_in_child(
     _received = ChildValues(main_values, definitions, frozenset(holding), references or {})
     _groups_pending.update(groups or {})
     _module_pending.update(module_values)
+    _module_sent.update(module_values)
+    _module_holding.update(module_holding)
     waiting = set()
     for name in module_values:
         if name in sys.modules:  # already imported here: a fork server that preloaded it
@@ -541,11 +555,57 @@ class ChildValues:
             isinstance(node, _ast.AnnAssign) and node.value is not None
         ):
             targets = [node.target]
+        elif isinstance(node, (_ast.For, _ast.While, _ast.If, _ast.With, _ast.Try)):
+            return self._compound_covered(node)
         else:
             return None
         names: list[str] = []
         for target in targets:
             if not self._collect_targets(target, names):
+                return None
+        return names
+
+    def _compound_covered(self, node: "Any") -> "Optional[list[str]]":
+        # A loop, ``if``, ``with`` or ``try`` that only computes names the parent sends
+        # (``for x in range(N): total += x * x``): every name it binds and every object it
+        # changes is the parent's, and it calls only pure builtins and methods of those
+        # objects. Anything else (a definition, an import, another call) runs it.
+        import _ast
+
+        from spawnfix.main_script import walk
+
+        blockers = _compound_blockers()
+        nodes = list(walk(node))
+        in_comprehensions = {
+            id(name)
+            for found in nodes
+            if isinstance(found, _ast.comprehension)
+            for name in walk(found.target)
+        }
+        names: list[str] = []
+        for found in nodes:
+            if isinstance(found, blockers):
+                return None
+            binds = isinstance(found, _ast.Name) and isinstance(found.ctx, _ast.Store)
+            if binds and id(found) not in in_comprehensions and found.id not in names:
+                names.append(found.id)
+        if not names or any(name not in self.values for name in names):
+            return None
+        for found in nodes:
+            changed = None
+            if isinstance(found, (_ast.Attribute, _ast.Subscript)) and not isinstance(
+                found.ctx, _ast.Load
+            ):
+                changed = _root_name(found.value)
+            elif isinstance(found, _ast.Call):
+                if isinstance(found.func, _ast.Name):
+                    if found.func.id not in _PURE_BUILTINS or found.func.id in self.values:
+                        return None
+                    continue
+                changed = _root_name(found.func)
+            if changed is not None and changed not in self.values:
+                return None
+            if changed is None and isinstance(found, _ast.Call):
                 return None
         return names
 
@@ -596,6 +656,8 @@ class ChildValues:
             return  # a guarded block does not run in a child
         called: list[Any] = []
         for inner in walk(node):
+            if isinstance(inner, _ast.Call) and isinstance(inner.func, _ast.Attribute):
+                called.append(_resolved(inner.func, namespace))  # plugins.register(...)
             if not isinstance(inner, _ast.Name):
                 continue
             if inner.id in self.bound:
@@ -603,8 +665,10 @@ class ChildValues:
             else:
                 called.append(namespace.get(inner.id))
         # A function of the script the statement calls (``add_task(2, 3)``) may change
-        # the parent's values it uses: they are bound afresh too.
+        # the parent's values it uses: they are bound afresh too; so are a user module's
+        # that a function of that module changes (``plugins.register("a")``).
         self.mentioned_after_binding.update(_globals_used(called, namespace) & self.bound)
+        _note_module_globals_used(called, namespace)
 
     def bind_rest(self, namespace: "dict[str, Any]") -> None:
         """After the re-run: the definitions the parent has, then every value from the
@@ -615,6 +679,11 @@ class ChildValues:
             if definition is not None and namespace.get(name) is not definition:
                 namespace[name] = definition
                 log_decision("%s is the definition at line %d, as in the parent", name, line)
+        refreshed = _refresh_module_globals()
+        for name in self.bound:
+            value = self.values[name]
+            if _marker(value) == MODULE_ATTRIBUTE and (value[1], value[2]) in refreshed:
+                self.mentioned_after_binding.add(name)  # one object with the module's
         stale = self._stale()
         for name in stale:
             value = self.values[name]
@@ -677,6 +746,118 @@ class ChildValues:
             self.loading.discard(name)
         self.bound.add(name)
         return namespace[name]
+
+
+def _resolved(node: "Any", namespace: "dict[str, Any]") -> "Any":
+    # The object an attribute chain rooted at a global names (``plugins.register``), or
+    # None; only modules are looked into (no user code runs for an attribute).
+    import _ast
+    import types
+
+    parts = []
+    while isinstance(node, _ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, _ast.Name):
+        return None
+    found = namespace.get(node.id)
+    for part in reversed(parts):
+        if not isinstance(found, types.ModuleType):
+            return None
+        found = vars(found).get(part)
+    return found
+
+
+def _note_module_globals_used(called: "list[Any]", namespace: "dict[str, Any]") -> None:
+    # The globals of user modules with the parent's values that these functions of those
+    # modules read or change: bound afresh from the parent's pickles after the re-run.
+    for function in called:
+        module_globals = getattr(function, "__globals__", None)
+        if not isinstance(module_globals, dict) or module_globals is namespace:
+            continue
+        owner = module_globals.get("__name__")
+        sent = _module_sent.get(owner) if isinstance(owner, str) else None
+        if not sent:
+            continue
+        for name in _globals_used([function], module_globals):
+            if name in sent and (owner, name) not in _module_holding:
+                _stale_module_globals.add((owner, name))
+
+
+def _refresh_module_globals() -> "set[tuple[str, str]]":
+    # Bind the stale user-module globals afresh (the objects the re-run changed are kept
+    # alive, never freed: spawnfix.child_exit); markers and groups are left as they are.
+    refreshed = set()
+    for owner, name in sorted(_stale_module_globals):
+        module = sys.modules.get(owner)
+        data = _module_sent.get(owner, {}).get(name)
+        if module is None or not isinstance(data, bytes):
+            continue
+        try:
+            value = _MainAwareUnpickler(io.BytesIO(data)).load()
+        except Exception as error:
+            log_decision("value of %s.%s from the parent not usable: %r", owner, name, error)
+            continue
+        _keep_replaced(vars(module), {name: value})
+        setattr(module, name, value)
+        _module_loaded[(owner, name)] = value
+        refreshed.add((owner, name))
+        log_decision(
+            "%s.%s bound afresh: a function the re-run called may have changed it", owner, name
+        )
+    _stale_module_globals.clear()
+    return refreshed
+
+
+# Builtins a compound statement may call and still be skipped (ChildValues.covers): they
+# compute, and call no code of the program's.
+_PURE_BUILTINS = frozenset(
+    {
+        "abs",
+        "all",
+        "any",
+        "bool",
+        "divmod",
+        "enumerate",
+        "float",
+        "frozenset",
+        "int",
+        "len",
+        "list",
+        "max",
+        "min",
+        "pow",
+        "range",
+        "reversed",
+        "round",
+        "set",
+        "sorted",
+        "str",
+        "sum",
+        "tuple",
+        "zip",
+    }
+)
+
+
+def _compound_blockers() -> "tuple[type, ...]":
+    import _ast
+
+    return (
+        _ast.FunctionDef,
+        _ast.AsyncFunctionDef,
+        _ast.ClassDef,
+        _ast.Lambda,
+        _ast.Import,
+        _ast.ImportFrom,
+        _ast.Global,
+        _ast.Nonlocal,
+        _ast.Delete,
+        _ast.ExceptHandler,
+        _ast.Await,
+        _ast.Yield,
+        _ast.YieldFrom,
+    )
 
 
 def _globals_used(functions: "list[Any]", namespace: "dict[str, Any]") -> "set[str]":
@@ -776,6 +957,12 @@ class _MainAwareUnpickler(pickle.Unpickler):
 _module_pending: "dict[str, dict[str, Any]]" = {}
 _module_loaded: "dict[tuple[str, str], Any]" = {}
 _module_loading: "set[tuple[str, str]]" = set()
+# Module name -> attribute -> the parent's pickle (or a marker), as received; the user
+# modules' globals that hold a descriptor (never unpickled twice), and those a function
+# the re-run called may have changed (bound afresh when it ends).
+_module_sent: "dict[str, dict[str, Any]]" = {}
+_module_holding: "set[tuple[str, str]]" = set()
+_stale_module_globals: "set[tuple[str, str]]" = set()
 # Group number -> the pickle of a cycle of globals, and the tuple it loaded to.
 _groups_pending: "dict[int, bytes]" = {}
 _groups_loaded: "dict[int, tuple[Any, ...]]" = {}

@@ -348,8 +348,10 @@ def rerun_main_until(
             if values is not None:
                 values.bind_rest(temp_module.__dict__)
                 # A fork child's main module is named __main__ (a worker's
-                # getLogger(__name__), loguru's {name}); spawn's child says __mp_main__.
-                temp_module.__dict__["__name__"] = "__main__"
+                # getLogger(__name__), loguru's {name}); spawn's child says __mp_main__,
+                # which a script that reads its name at the top level keeps.
+                if not _observes_its_module_name(path):
+                    temp_module.__dict__["__name__"] = "__main__"
     finally:
         if saved_module is None:
             sys.modules.pop("__mp_main__", None)
@@ -358,6 +360,13 @@ def rerun_main_until(
         if sys.argv:
             sys.argv[0] = saved_argv0
     return temp_module.__dict__.copy()
+
+
+def _observes_its_module_name(path: str) -> bool:
+    from spawnfix.main_script import load_script
+
+    script = load_script(path)
+    return script is None or script.observes_its_module_name
 
 
 def _is_bare_site(node: "Any", plan: "RerunPlan") -> bool:
@@ -436,6 +445,14 @@ def run_statements(
         if guarded:
             names = values.covers(node)
             if names is not None and values.bind_now(names, namespace):
+                if hasattr(node, "body"):
+                    log_decision(
+                        "re-run of %s: the statement at line %d only computes the parent's "
+                        "values (%s): not run",
+                        path,
+                        node.lineno,
+                        ", ".join(names),
+                    )
                 continue
         module = _ast.Module(body=[node], type_ignores=[])
         code = compile(module, path, "exec", flags, dont_inherit=True)

@@ -333,3 +333,39 @@ def test_databases_and_named_temporary_files_in_globals_reach_the_workers(
     assert (reference.returncode, reference.stdout) == (0, expected), reference.output
     result = _run(python, script, method, tmp_path / method, SPAWNFIX="quiet")
     assert (result.returncode, result.stdout) == (0, expected), result.output
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_a_loop_that_only_computes_the_parents_values_is_not_rerun(envs, tmp_path, version, method):
+    """Issue 29, "no wasted work in children": a top-level loop that binds only names the
+    parent sends and calls only pure builtins and methods of those values is not run in a
+    child (its names get the parent's values; the decision is logged); a loop that also
+    calls a library (``random.seed``) runs, as before. Output as under fork."""
+    python = envs.get(version).python
+    reference = _run(python, "loop_computed", "fork", tmp_path / "fork", SPAWNFIX="0")
+    expected = "[(0, 100000, [0, 1, 2], 0), (0, 100000, [0, 1, 2], 1)]\n"
+    assert (reference.returncode, reference.stdout) == (0, expected), reference.output
+    result = _run(
+        python, "loop_computed", method, tmp_path / method, SPAWNFIX="quiet", SPAWNFIX_DEBUG="1"
+    )
+    assert (result.returncode, result.stdout) == (0, expected), result.output
+    assert "the statement at line 9 only computes the parent's values" in result.stderr
+    assert "the statement at line 14 only computes" not in result.stderr
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_a_user_modules_registry_filled_at_the_top_level_counts_once(
+    envs, tmp_path, version, method
+):
+    """Issue 29, finding 2 for user modules: ``registry_lib.register("a")`` at the top
+    level changes a user module's global the parent sends; the child's re-run runs it
+    again, so the module's globals that function uses are bound afresh from the parent's
+    afterwards: each entry once, as under fork (each was there twice)."""
+    python = envs.get(version).python
+    reference = _run(python, "registry_in_module", "fork", tmp_path / "fork", SPAWNFIX="0")
+    expected = "[['a', 'b', 'c'], ['a', 'b', 'c']]\n"
+    assert (reference.returncode, reference.stdout) == (0, expected), reference.output
+    result = _run(python, "registry_in_module", method, tmp_path / method, SPAWNFIX="quiet")
+    assert (result.returncode, result.stdout) == (0, expected), result.output
