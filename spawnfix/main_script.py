@@ -402,6 +402,21 @@ def parse_module(source: bytes, filename: str) -> "Any":
     return compile(source, filename, "exec", _ast.PyCF_ONLY_AST, dont_inherit=True)
 
 
+def defining_node_types() -> "tuple[type, ...]":
+    """Syntax nodes that define names a child must have: functions, classes, lambdas,
+    imports."""
+    import _ast
+
+    return (
+        _ast.FunctionDef,
+        _ast.AsyncFunctionDef,
+        _ast.ClassDef,
+        _ast.Lambda,
+        _ast.Import,
+        _ast.ImportFrom,
+    )
+
+
 def walk(node: "Any") -> "Iterator[Any]":
     """Every node below ``node``, ``node`` included (like ``ast.walk``, without ``ast``)."""
 

@@ -843,13 +843,10 @@ _PURE_BUILTINS = frozenset(
 def _compound_blockers() -> "tuple[type, ...]":
     import _ast
 
+    from spawnfix.main_script import defining_node_types
+
     return (
-        _ast.FunctionDef,
-        _ast.AsyncFunctionDef,
-        _ast.ClassDef,
-        _ast.Lambda,
-        _ast.Import,
-        _ast.ImportFrom,
+        *defining_node_types(),
         _ast.Global,
         _ast.Nonlocal,
         _ast.Delete,

@@ -372,22 +372,14 @@ def _observes_its_module_name(path: str) -> bool:
 def _is_bare_site(node: "Any", plan: "RerunPlan") -> bool:
     # The compound statement holding the spawn site, when running it up to the process
     # start would only bind names (which the parent's values then replace).
-    import _ast
 
-    from spawnfix.main_script import walk
+    from spawnfix.main_script import defining_node_types, walk
 
     if plan.statement_count is None or getattr(node, "lineno", None) != plan.site_line:
         return False
     if not hasattr(node, "body"):
         return False
-    defining = (
-        _ast.FunctionDef,
-        _ast.AsyncFunctionDef,
-        _ast.ClassDef,
-        _ast.Lambda,
-        _ast.Import,
-        _ast.ImportFrom,
-    )
+    defining = defining_node_types()
     return not any(isinstance(inner, defining) for inner in walk(node))
 
 

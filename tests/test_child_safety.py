@@ -21,17 +21,25 @@ def _run(python, script, method, tmp_path, **env):
     return run.result
 
 
+def _assert_as_under_fork(python, script, method, tmp_path, expected, **env):
+    """The script under fork without spawnfix prints ``expected`` (the reference), and
+    under ``method`` with spawnfix the same."""
+    reference = _run(python, script, "fork", tmp_path / "fork", SPAWNFIX="0")
+    assert (reference.returncode, reference.stdout) == (0, expected), reference.output
+    result = _run(python, script, method, tmp_path / method, SPAWNFIX="quiet", **env)
+    assert (result.returncode, result.stdout) == (0, expected), result.output
+    return result
+
+
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
 @pytest.mark.parametrize("version", matrix_pythons())
 def test_a_child_never_finalises_the_parents_objects(envs, tmp_path, version, method):
     """A global whose ``__del__`` removes its folder: workers that end after each task
     leave the parent's folder in place, as fork's workers do."""
     python = envs.get(version).python
-    reference = _run(python, "workspace_deleted", "fork", tmp_path / "fork", SPAWNFIX="0")
-    expected = "[0, 1, 2, 3]\nparent's file kept: True\n"
-    assert (reference.returncode, reference.stdout) == (0, expected), reference.output
-    result = _run(python, "workspace_deleted", method, tmp_path / method, SPAWNFIX="quiet")
-    assert (result.returncode, result.stdout) == (0, expected), result.output
+    _assert_as_under_fork(
+        python, "workspace_deleted", method, tmp_path, "[0, 1, 2, 3]\nparent's file kept: True\n"
+    )
 
 
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
@@ -186,14 +194,16 @@ def test_user_modules_run_their_top_level_once(envs, tmp_path, version, method):
     parent's lines, as under fork (spawnfix used to truncate the parent's lines away in
     every child, and its fork server printed the banner again)."""
     python = envs.get(version).python
-    reference = _run(python, "module_effects", "fork", tmp_path / "fork", SPAWNFIX="0")
-    expected = (
-        "importing module_effects_lib\n"
-        "run.log: parent end|parent start|worker 0|worker 1|worker 2\n"
+    _assert_as_under_fork(
+        python,
+        "module_effects",
+        method,
+        tmp_path,
+        (
+            "importing module_effects_lib\n"
+            "run.log: parent end|parent start|worker 0|worker 1|worker 2\n"
+        ),
     )
-    assert (reference.returncode, reference.stdout) == (0, expected), reference.output
-    result = _run(python, "module_effects", method, tmp_path / method, SPAWNFIX="quiet")
-    assert (result.returncode, result.stdout) == (0, expected), result.output
 
 
 @pytest.mark.parametrize("version", [v for v in matrix_pythons() if v >= "3.14"])
@@ -267,11 +277,9 @@ def test_sending_values_runs_no_code_of_the_program_in_the_parent(envs, tmp_path
     attribute, as under fork; spawnfix used to pickle it at every start (AttributeError
     in the parent)."""
     python = envs.get(version).python
-    reference = _run(python, "reducer_in_parent", "fork", tmp_path / "fork", SPAWNFIX="0")
-    expected = "[3, 4, 5]\nparent's cache: {'a': 1}\n"
-    assert (reference.returncode, reference.stdout) == (0, expected), reference.output
-    result = _run(python, "reducer_in_parent", method, tmp_path / method, SPAWNFIX="quiet")
-    assert (result.returncode, result.stdout) == (0, expected), result.output
+    _assert_as_under_fork(
+        python, "reducer_in_parent", method, tmp_path, "[3, 4, 5]\nparent's cache: {'a': 1}\n"
+    )
 
 
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
@@ -300,10 +308,7 @@ def test_a_queue_filled_at_the_top_level_is_filled_once(envs, tmp_path, version,
     the child's re-run gets the parent's queue and does not fill it again: 5 tasks
     processed, as under fork."""
     python = envs.get(version).python
-    reference = _run(python, "queue_filled", "fork", tmp_path / "fork", SPAWNFIX="0")
-    assert (reference.returncode, reference.stdout) == (0, "5 [0, 1, 2, 3, 4]\n")
-    result = _run(python, "queue_filled", method, tmp_path / method, SPAWNFIX="quiet")
-    assert (result.returncode, result.stdout) == (0, reference.stdout), result.output
+    _assert_as_under_fork(python, "queue_filled", method, tmp_path, "5 [0, 1, 2, 3, 4]\n")
 
 
 _SHARED_RESOURCE_OUTPUT = {
@@ -328,11 +333,7 @@ def test_databases_and_named_temporary_files_in_globals_reach_the_workers(
     file under its name and is removed once, by the parent. As under fork (the connection
     and the temporary file used to be refused: NameError in every worker)."""
     python = envs.get(version).python
-    expected = _SHARED_RESOURCE_OUTPUT[script]
-    reference = _run(python, script, "fork", tmp_path / "fork", SPAWNFIX="0")
-    assert (reference.returncode, reference.stdout) == (0, expected), reference.output
-    result = _run(python, script, method, tmp_path / method, SPAWNFIX="quiet")
-    assert (result.returncode, result.stdout) == (0, expected), result.output
+    _assert_as_under_fork(python, script, method, tmp_path, _SHARED_RESOURCE_OUTPUT[script])
 
 
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
@@ -343,13 +344,10 @@ def test_a_loop_that_only_computes_the_parents_values_is_not_rerun(envs, tmp_pat
     child (its names get the parent's values; the decision is logged); a loop that also
     calls a library (``random.seed``) runs, as before. Output as under fork."""
     python = envs.get(version).python
-    reference = _run(python, "loop_computed", "fork", tmp_path / "fork", SPAWNFIX="0")
     expected = "[(0, 100000, [0, 1, 2], 0), (0, 100000, [0, 1, 2], 1)]\n"
-    assert (reference.returncode, reference.stdout) == (0, expected), reference.output
-    result = _run(
-        python, "loop_computed", method, tmp_path / method, SPAWNFIX="quiet", SPAWNFIX_DEBUG="1"
+    result = _assert_as_under_fork(
+        python, "loop_computed", method, tmp_path, expected, SPAWNFIX_DEBUG="1"
     )
-    assert (result.returncode, result.stdout) == (0, expected), result.output
     assert "the statement at line 9 only computes the parent's values" in result.stderr
     assert "the statement at line 14 only computes" not in result.stderr
 
@@ -364,8 +362,6 @@ def test_a_user_modules_registry_filled_at_the_top_level_counts_once(
     again, so the module's globals that function uses are bound afresh from the parent's
     afterwards: each entry once, as under fork (each was there twice)."""
     python = envs.get(version).python
-    reference = _run(python, "registry_in_module", "fork", tmp_path / "fork", SPAWNFIX="0")
-    expected = "[['a', 'b', 'c'], ['a', 'b', 'c']]\n"
-    assert (reference.returncode, reference.stdout) == (0, expected), reference.output
-    result = _run(python, "registry_in_module", method, tmp_path / method, SPAWNFIX="quiet")
-    assert (result.returncode, result.stdout) == (0, expected), result.output
+    _assert_as_under_fork(
+        python, "registry_in_module", method, tmp_path, "[['a', 'b', 'c'], ['a', 'b', 'c']]\n"
+    )
