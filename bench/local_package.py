@@ -1,6 +1,7 @@
 """A guarded program with a local package of 20 modules (issue 29, finding 14): Pool(2)
-four times, the start method passed by variable (``get_context(sys.argv[1])``) and
-written literally (``get_context("forkserver")``); with spawnfix vs ``SPAWNFIX=0``
+four times, the start method passed by variable (``get_context(sys.argv[1])``), written
+literally (``get_context("forkserver")``) and not named (3.14's default, forkserver: the
+program gets fork's values and effects-once imports); with spawnfix vs ``SPAWNFIX=0``
 (the same environment), interleaved. The package's modules build tables at import
 (about 0.3 s in all): spawnfix used to send them to every worker and to run each child's
 import again.
@@ -49,7 +50,7 @@ SCRIPT = textwrap.dedent(
 
 
     if __name__ == "__main__":
-        context = multiprocessing.get_context({method})
+        context = {context}
         total = 0
         for _ in range(4):
             with context.Pool(2) as pool:
@@ -67,11 +68,16 @@ def write_program(folder: Path, method: str) -> dict[str, Path]:
     (package / "__init__.py").write_text("".join(f"from tables import {n}\n" for n in names))
     for name in names:
         (package / f"{name}.py").write_text(MODULE)
-    by_variable = folder / "by_variable.py"
-    by_variable.write_text(SCRIPT.format(method="sys.argv[1]"))
-    literal = folder / "literal.py"
-    literal.write_text(SCRIPT.format(method=repr(method)))
-    return {"by variable": by_variable, "literal": literal}
+    contexts = {
+        "by variable": "multiprocessing.get_context(sys.argv[1])",
+        "literal": f"multiprocessing.get_context({method!r})",
+        "default method": "multiprocessing",
+    }
+    scripts = {}
+    for label, context in contexts.items():
+        scripts[label] = folder / (label.replace(" ", "_") + ".py")
+        scripts[label].write_text(SCRIPT.format(context=context))
+    return scripts
 
 
 def main() -> None:

@@ -19,8 +19,10 @@ server: its preload list becomes
 (``encode_settings``: ``spawnfix.run_preload:module:NAME``, ``...:script:PATH``). The
 fork server gets its preload list on its command line, as the standard library sends it
 (with the parent's ``sys.path``); nothing is put in the parent's environment. The
-program's own modules (``spawnfix.user_modules``) are not preloaded: their top level is the
-program's, which a fork server that may never serve a child must not run.
+program's own modules (``spawnfix.user_modules``) are preloaded only for a program written
+for fork, without effects (``spawnfix.quiet_imports``: their top level ran in the parent,
+and a fork server that may never serve a child must not run it again); for one that chose
+its start method they are not (each child imports them as natively).
 
 Fork-server side (``preload_in_fork_server``, run by importing ``spawnfix.run_preload``):
 the settings are read from the list ``forkserver.main`` is going through, which then ends
@@ -73,6 +75,8 @@ def choose_preload(data: "dict[str, Any]") -> None:
         return
     global _default_preload_list
     settings = encode_settings([*modules, *for_children], path)
+    if _children_get_fork_values(path):
+        settings.append(QUIET_USER_MODULES)
     # spawnfix's own list is not the program's choice (program_chose_preload).
     server._preload_modules = _default_preload_list = [*DEFAULT_PRELOAD, RUNNER_MODULE, *settings]
     log_decision(
@@ -80,6 +84,24 @@ def choose_preload(data: "dict[str, Any]") -> None:
         ", ".join(modules) or "nothing of the script's",
         ", ".join(for_children) or "nothing more",
     )
+
+
+# The setting by which the fork server imports the program's own modules among its preload
+# without effects (its children get the parent's values on top, as a fork child has them).
+QUIET_USER_MODULES = "spawnfix.run_preload:user-modules:quiet"
+
+
+def _children_get_fork_values(path: "Optional[str]") -> bool:
+    # Whether this fork server's children are a program's written for fork: an unguarded
+    # script's, or a guarded one's whose fork server does not import it.
+    from spawnfix import main_script, mp_hooks
+
+    script = main_script.load_script(path)
+    if script is None or script.tree is None:
+        return False
+    if not any(statement.guarded for statement in script.statements):
+        return True
+    return not mp_hooks.keeps_guarded_main_in_fork_server(script)
 
 
 # The preload list the fork server object was made with: a program that calls
@@ -191,23 +213,25 @@ def preload_in_fork_server() -> None:
     if found is None:
         _log("fork server: no preload settings found (not started by forkserver.main)")
         return
-    (modules, main_path), sys_path = found
+    (modules, main_path), sys_path, quiet = found
     skipped = [name for name in os.environ.get(SKIP_VARIABLE, "").split(",") if name]
     if sys_path:
         sys.path[:] = sys_path
     import atexit
 
+    from spawnfix.quiet_imports import importing_users_modules_quietly
     from spawnfix.user_modules import is_users_own_before_import
 
     for name in modules:
         if name in skipped or name in sys.modules:
             continue
-        if is_users_own_before_import(name):
-            # Its top level is the program's: it ran in the parent, and a child runs it
-            # as the program wrote it for its start method (spawnfix.quiet_imports).
+        if not quiet and is_users_own_before_import(name):
+            # Its top level is the program's: a child of a program that chose its start
+            # method runs it as natively.
             _log("fork server: %s is the program's own module: not preloaded", name)
             continue
-        registered = _exit_handlers_registered_by(atexit, __import__, name)
+        with importing_users_modules_quietly(quiet):
+            registered = _exit_handlers_registered_by(atexit, __import__, name)
         if registered is None:
             continue
         for handler in registered:
@@ -242,7 +266,9 @@ def _exit_handlers_registered_by(atexit: "Any", importer: "Any", name: str) -> "
     return registered
 
 
-def _settings_from_fork_server_main() -> "Optional[tuple[tuple[list[str], Optional[str]], Any]]":
+def _settings_from_fork_server_main() -> (
+    "Optional[tuple[tuple[list[str], Optional[str]], Any, bool]]"
+):
     # forkserver.main(listener_fd, alive_r, preload, main_path, sys_path) is importing the
     # entries of ``preload`` one by one, this module's among them: read the entries after
     # it, and end the list there so that main() does not try them as modules.
@@ -253,9 +279,10 @@ def _settings_from_fork_server_main() -> "Optional[tuple[tuple[list[str], Option
             preload = frame.f_locals.get("preload")
             if isinstance(preload, list) and RUNNER_MODULE in preload:
                 at = preload.index(RUNNER_MODULE)
-                settings = decode_settings(preload[at + 1 :])
+                entries = preload[at + 1 :]
                 del preload[at + 1 :]
-                return settings, frame.f_locals.get("sys_path")
+                quiet = QUIET_USER_MODULES in entries
+                return decode_settings(entries), frame.f_locals.get("sys_path"), quiet
         frame = frame.f_back
     return None
 

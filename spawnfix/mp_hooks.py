@@ -402,7 +402,7 @@ def guarded_children_get_fork_values(start_method: str, package: str) -> bool:
     return start_method_choice.written_for_fork(start_method, package)
 
 
-def keeps_guarded_main_in_fork_server(script: "Any") -> bool:
+def keeps_guarded_main_in_fork_server(script: "Any", ahead_of_need: bool = False) -> bool:
     """Whether a fork server that imports the main script (3.13.8+/3.14) may import this
     guarded one, as the standard library does.
 
@@ -421,21 +421,21 @@ def keeps_guarded_main_in_fork_server(script: "Any") -> bool:
         return False
     if not _sends_values() or not config.current().preload:
         return True
-    if not _forkserver_children_get_fork_values(script):
+    if not _forkserver_children_get_fork_values(script, ahead_of_need):
         return True  # a program that chose forkserver: its fork server imports it, as natively
     from spawnfix import forkserver_preload
 
     return forkserver_preload.program_chose_preload() or script.observes_its_module_name
 
 
-def _forkserver_children_get_fork_values(script: "Any") -> bool:
+def _forkserver_children_get_fork_values(script: "Any", ahead_of_need: bool = False) -> bool:
     # At the first forkserver launch the program has chosen its method or not. Ahead of
     # need (spawnfix.warm_forkserver, at ``import multiprocessing``) it may not have yet:
     # a source that names "forkserver", or a method it does not spell out, will choose it.
     children = config.current().children
     if children != config.AUTO:
         return children == config.FORK
-    if not starting_ahead_of_need:
+    if not (starting_ahead_of_need or ahead_of_need):
         return guarded_children_get_fork_values("forkserver", "multiprocessing")
     names = script.named_start_methods if script.tree is not None else {None}
     if "forkserver" in names or None in names:

@@ -982,34 +982,17 @@ class _ModuleValuesFinder:
         self.waiting = waiting
 
     def find_spec(self, fullname: str, path: "Any" = None, target: "Any" = None) -> "Any":
-        """Find ``fullname`` with the other finders; wrap its loader if values wait."""
+        """Find ``fullname`` with the other finders; wrap its loader if values wait: it
+        runs without effects (the parent's import had them), then gets the values."""
+        from spawnfix.quiet_imports import execute_without_effects, spec_from_other_finders
+
         if fullname not in self.waiting:
             return None
         self.waiting.discard(fullname)
         if not self.waiting and self in sys.meta_path:
             sys.meta_path.remove(self)
-        spec = None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                break
-        loader = getattr(spec, "loader", None)
-        if loader is None or not hasattr(loader, "exec_module"):
-            return spec
-        original = loader.exec_module
-
-        def exec_module(module: "Any") -> None:
-            from spawnfix.quiet_imports import exec_without_effects
-
-            vars(loader).pop("exec_module", None)  # the instance attribute set below
-            exec_without_effects(module, loader, original)
-            _apply_module_values(module)
-
-        try:
-            loader.exec_module = exec_module
-        except AttributeError:  # a loader without instance attributes: values not given
+        spec = spec_from_other_finders(self, fullname, path, target)
+        if spec is not None and not execute_without_effects(spec, _apply_module_values):
             log_decision("values of %s not given: its loader takes no wrapper", fullname)
         return spec
 

@@ -325,7 +325,8 @@ def _imports_guarded_main(script: "Any") -> bool:
         return False
     from spawnfix import mp_hooks
 
-    return mp_hooks.keeps_guarded_main_in_fork_server(script)
+    # Judged as the warm start would (the program may not have named its method yet).
+    return mp_hooks.keeps_guarded_main_in_fork_server(script, ahead_of_need=True)
 
 
 def import_multiprocessing_first(_name: str) -> None:
