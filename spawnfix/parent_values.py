@@ -984,11 +984,11 @@ class _ModuleValuesFinder:
     def find_spec(self, fullname: str, path: "Any" = None, target: "Any" = None) -> "Any":
         """Find ``fullname`` with the other finders; wrap its loader if values wait: it
         runs without effects (the parent's import had them), then gets the values."""
-        from spawnfix.quiet_imports import execute_without_effects, spec_from_other_finders
-
         if fullname not in self.waiting:
             return None
         self.waiting.discard(fullname)
+        from spawnfix.quiet_imports import execute_without_effects, spec_from_other_finders
+
         if not self.waiting and self in sys.meta_path:
             sys.meta_path.remove(self)
         spec = spec_from_other_finders(self, fullname, path, target)
