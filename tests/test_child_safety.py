@@ -16,6 +16,10 @@ FOLDER = "child_safety"
 SCRIPTS_COPY_LIBS = "child_safety/libs/site-packages"
 
 
+def _at_least(version: str, minimum: tuple) -> bool:
+    return tuple(int(part) for part in version.split(".")) >= minimum
+
+
 def _run(python, script, method, tmp_path, **env):
     run = run_corpus(python, script, method, FILE, tmp_path, folder=FOLDER, timeout=120, **env)
     return run.result
@@ -206,7 +210,7 @@ def test_user_modules_run_their_top_level_once(envs, tmp_path, version, method):
     )
 
 
-@pytest.mark.parametrize("version", [v for v in matrix_pythons() if v >= "3.14"])
+@pytest.mark.parametrize("version", [v for v in matrix_pythons() if _at_least(v, (3, 14))])
 def test_a_program_on_the_default_forkserver_imports_user_modules_once(envs, tmp_path, version):
     """The same module in a guarded program on the start method it did not choose
     (forkserver, the default since 3.14): natively the fork server imports the script and
@@ -257,7 +261,7 @@ def test_a_user_modules_state_arrives_whole_or_not_at_all(envs, tmp_path, versio
     assert (result.returncode, result.stdout) == (0, expected), result.output
 
 
-@pytest.mark.parametrize("version", [v for v in matrix_pythons() if v >= "3.14"])
+@pytest.mark.parametrize("version", [v for v in matrix_pythons() if _at_least(v, (3, 14))])
 def test_a_user_modules_state_on_the_default_forkserver(envs, tmp_path, version):
     """The same program on the default start method (forkserver, not chosen: fork's values
     apply): natively and with spawnfix the module is the child's own."""
