@@ -87,9 +87,12 @@ _REFUSED_EVENTS = frozenset(
 _WRITE_MODE_LETTERS = ("w", "a", "x", "+")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
-# The threads whose statements are refused effects now (``refusing_effects``): another
-# thread of the child (a log listener writing its file) is never refused anything.
+# The threads whose statements are refused effects now (``refusing_effects``). During the
+# main script's re-run every thread is refused while one is (a thread a re-run statement
+# starts would repeat the parent's work); during a user module's import after it
+# (``quiet_rerun(main=False)``) only the importing thread: the child's own threads work on.
 _refusing: "set[int]" = set()
+_every_thread = False
 _hook_installed = False
 _in_rerun = False
 # Set when the child received a re-run plan and its main fix-up was taken over: the
@@ -138,7 +141,7 @@ class MutedStream:
 
 
 def _refuse_effects(event: str, args: "tuple[Any, ...]") -> None:
-    if not _refusing or _thread.get_ident() not in _refusing:
+    if not _refusing or not (_every_thread or _thread.get_ident() in _refusing):
         return
     if event == "open":
         path, mode, flags = args[0], args[1], args[2]
@@ -184,7 +187,7 @@ def _touches_existing_file(args: "tuple[Any, ...]") -> bool:
 
 def refusing() -> bool:
     """Whether effects are being refused now on this thread (inside ``refusing_effects()``)."""
-    return bool(_refusing) and _thread.get_ident() in _refusing
+    return bool(_refusing) and (_every_thread or _thread.get_ident() in _refusing)
 
 
 def rerun_in_progress() -> bool:
@@ -217,7 +220,7 @@ def quiet_rerun(main: bool = True) -> "Iterator[None]":
     (``spawnfix.quiet_imports``): only the importing thread is muted, and a re-run still
     expected stays expected (what runs after it waits for it). Inside a re-run this adds
     nothing."""
-    global _hook_installed, _in_rerun, _rerun_expected
+    global _hook_installed, _in_rerun, _rerun_expected, _every_thread
     if _in_rerun:
         yield
         return
@@ -233,10 +236,11 @@ def quiet_rerun(main: bool = True) -> "Iterator[None]":
     rerun_files.install(refusing, allowing_effects)
     expected = _rerun_expected
     _in_rerun = True
+    _every_thread = main
     try:
         yield
     finally:
-        _in_rerun = False
+        _in_rerun = _every_thread = False
         _rerun_expected = expected and not main
         rerun_files.uninstall()
         shared_writes.restore()

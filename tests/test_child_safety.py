@@ -369,3 +369,14 @@ def test_a_user_modules_registry_filled_at_the_top_level_counts_once(
     _assert_as_under_fork(
         python, "registry_in_module", method, tmp_path, "[['a', 'b', 'c'], ['a', 'b', 'c']]\n"
     )
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("version", matrix_pythons())
+def test_a_thread_the_rerun_starts_is_refused_effects_too(envs, tmp_path, version, method):
+    """A top-level statement that starts a thread rewriting a file and waits for it: while
+    the main script's re-run refuses a statement's effects, every thread's are refused
+    (only a user module's import after the re-run refuses its own thread's alone), so the
+    child's thread does not rewrite the parent's file, as under fork."""
+    python = envs.get(version).python
+    _assert_as_under_fork(python, "thread_at_top_level", method, tmp_path, "beat from the parent\n")
