@@ -38,13 +38,15 @@ def exec_without_effects(module: "Any", loader: "Any", execute: "Callable[[Any],
     import _ast
 
     from spawnfix.effect_guard import quiet_rerun, refusing_effects
-    from spawnfix.main_script import future_flags, is_bare_string, parse_module
+    from spawnfix.main_script import future_flags, is_bare_string
 
     name = module.__name__
     path = getattr(module, "__file__", None)
     try:
-        source = loader.get_source(name)
-        tree = parse_module(source.encode("utf-8"), path) if isinstance(path, str) else None
+        source = loader.get_source(name)  # decoded as its coding declaration says
+        tree = None
+        if isinstance(path, str) and isinstance(source, str):
+            tree = compile(source, path, "exec", _ast.PyCF_ONLY_AST, dont_inherit=True)
     except Exception:
         tree = None
     if tree is None:
