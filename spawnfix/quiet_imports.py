@@ -105,8 +105,8 @@ class _QuietFinder:
 
     def find_spec(self, fullname: str, path: "Any" = None, target: "Any" = None) -> "Any":
         """Find ``fullname`` with the other finders; wrap its loader if it is the user's."""
-        if fullname in self._finding:
-            return None
+        if fullname in self._finding or fullname.partition(".")[0] == "spawnfix":
+            return None  # spawnfix itself (a checkout on sys.path) is never the program's
         self._finding.add(fullname)
         try:
             spec = spec_from_other_finders(self, fullname, path, target)
