@@ -92,16 +92,14 @@ QUIET_USER_MODULES = "spawnfix.run_preload:user-modules:quiet"
 
 
 def _children_get_fork_values(path: "Optional[str]") -> bool:
-    # Whether this fork server's children are a program's written for fork: an unguarded
-    # script's, or a guarded one's whose fork server does not import it.
+    # Whether this fork server's children are a program's written for fork: those of a
+    # script the fork server does not import (unguarded, or guarded and withheld).
     from spawnfix import main_script, mp_hooks
 
     script = main_script.load_script(path)
     if script is None or script.tree is None:
         return False
-    if not any(statement.guarded for statement in script.statements):
-        return True
-    return not mp_hooks.keeps_guarded_main_in_fork_server(script)
+    return not mp_hooks.fork_server_imports_main(script)
 
 
 # The preload list the fork server object was made with: a program that calls

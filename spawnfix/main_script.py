@@ -99,18 +99,7 @@ class MainScript:
         wants the fork server's import of it (Python 3.13.8+/3.14), which spawnfix then
         leaves in place. ``logging.getLogger(__name__)`` does not count (the parent's
         logger reaches the child either way); neither do function and class bodies."""
-        import _ast
-
-        for node in getattr(self.tree, "body", ()):
-            if isinstance(node, _ast.If) and is_main_guard(node.test):
-                if node.orelse:
-                    return True
-                continue
-            if isinstance(node, (_ast.FunctionDef, _ast.AsyncFunctionDef, _ast.ClassDef)):
-                continue
-            if _reads_module_name(node):
-                return True
-        return False
+        return observes_its_module_name(self.tree)
 
     @property
     def named_start_methods(self) -> "set[Optional[str]]":
@@ -370,6 +359,22 @@ def _analyse(path: str) -> "Optional[MainScript]":
     except (OSError, SyntaxError, ValueError):
         return None
     return MainScript(path, source, describe_statements(tree), tree)
+
+
+def observes_its_module_name(tree: "Any") -> bool:
+    """``MainScript.observes_its_module_name`` for a parsed script."""
+    import _ast
+
+    for node in getattr(tree, "body", ()):
+        if isinstance(node, _ast.If) and is_main_guard(node.test):
+            if node.orelse:
+                return True
+            continue
+        if isinstance(node, (_ast.FunctionDef, _ast.AsyncFunctionDef, _ast.ClassDef)):
+            continue
+        if _reads_module_name(node):
+            return True
+    return False
 
 
 def future_flags(statements: "list[Any]") -> int:

@@ -170,14 +170,18 @@ def _add_inherited_config(
         if name == FORKSERVER_PRELOAD_CALL:
             inherited_config.note_fork_server_start()
             return
-        if PREPARATION_KEY not in data and not guarded_children_get_fork_values(
-            start_method, package
-        ):
+        if not _child_written_for_fork(data, start_method, package):
             log_decision("logging, warnings and environment left to the child, as natively")
             return
         inherited_config.add_to_preparation(data, start_method == "forkserver")
     except Exception as error:  # fail open: the child starts unconfigured, as natively
         log_decision("logging/warnings configuration not given to the child: %r", error)
+
+
+def _child_written_for_fork(data: "dict[str, Any]", start_method: str, package: str) -> bool:
+    # A child that re-runs the script under a plan (an unguarded script's), or of a guarded
+    # program that did not choose ``start_method``: it gets what a fork child has.
+    return PREPARATION_KEY in data or guarded_children_get_fork_values(start_method, package)
 
 
 def _sends_values() -> bool:
@@ -192,7 +196,7 @@ def _add_parent_values(data: "dict[str, Any]", name: str, package: str, start_me
     # under a plan; the user's own modules' for every child of a program written for fork.
     if name == FORKSERVER_PRELOAD_CALL or not _sends_values():
         return
-    if PREPARATION_KEY not in data and not guarded_children_get_fork_values(start_method, package):
+    if not _child_written_for_fork(data, start_method, package):
         return
     try:
         from spawnfix import parent_values
@@ -426,6 +430,15 @@ def keeps_guarded_main_in_fork_server(script: "Any", ahead_of_need: bool = False
     from spawnfix import forkserver_preload
 
     return forkserver_preload.program_chose_preload() or script.observes_its_module_name
+
+
+def fork_server_imports_main(script: "Any", ahead_of_need: bool = False) -> bool:
+    """Whether the fork server imports the main script (3.13.8+/3.14) as the standard
+    library has it: a guarded script that ``keeps_guarded_main_in_fork_server``; an
+    unguarded one never (its children get fork's values instead)."""
+    if not any(statement.guarded for statement in script.statements):
+        return False
+    return keeps_guarded_main_in_fork_server(script, ahead_of_need)
 
 
 def _forkserver_children_get_fork_values(script: "Any", ahead_of_need: bool = False) -> bool:

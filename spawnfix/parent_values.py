@@ -592,21 +592,19 @@ class ChildValues:
         if not names or any(name not in self.values for name in names):
             return None
         for found in nodes:
-            changed = None
-            if isinstance(found, (_ast.Attribute, _ast.Subscript)) and not isinstance(
+            if isinstance(found, _ast.Call) and isinstance(found.func, _ast.Name):
+                if found.func.id not in _PURE_BUILTINS or found.func.id in self.values:
+                    return None
+            elif isinstance(found, _ast.Call):
+                # A method of a value the parent sends (``squares.append``), nothing else.
+                if _root_name(found.func) not in self.values:
+                    return None
+            elif isinstance(found, (_ast.Attribute, _ast.Subscript)) and not isinstance(
                 found.ctx, _ast.Load
             ):
                 changed = _root_name(found.value)
-            elif isinstance(found, _ast.Call):
-                if isinstance(found.func, _ast.Name):
-                    if found.func.id not in _PURE_BUILTINS or found.func.id in self.values:
-                        return None
-                    continue
-                changed = _root_name(found.func)
-            if changed is not None and changed not in self.values:
-                return None
-            if changed is None and isinstance(found, _ast.Call):
-                return None
+                if changed is not None and changed not in self.values:
+                    return None
         return names
 
     def _collect_targets(self, target: "Any", names: "list[str]") -> bool:

@@ -37,8 +37,8 @@ def exec_without_effects(module: "Any", loader: "Any", execute: "Callable[[Any],
     loader's own) where it has no source to read."""
     import _ast
 
-    from spawnfix.effect_guard import quiet_rerun, refusing_effects
-    from spawnfix.main_script import future_flags, is_bare_string
+    from spawnfix.effect_guard import quiet_rerun
+    from spawnfix.rerun import run_statements
 
     name = module.__name__
     path = getattr(module, "__file__", None)
@@ -52,30 +52,9 @@ def exec_without_effects(module: "Any", loader: "Any", execute: "Callable[[Any],
     if tree is None:
         execute(module)
         return
-    namespace = vars(module)
-    flags = future_flags(tree.body)
     with quiet_rerun(main=False):
-        for position, node in enumerate(tree.body):
-            if position and is_bare_string(node):
-                continue  # alone in a module it would become the docstring
-            code = compile(
-                _ast.Module(body=[node], type_ignores=[]), path, "exec", flags, dont_inherit=True
-            )
-            try:
-                if isinstance(node, (_ast.Import, _ast.ImportFrom)):
-                    exec(code, namespace)
-                else:
-                    with refusing_effects():
-                        exec(code, namespace)
-            except Exception as error:
-                log_decision(
-                    "import of %s in the child: skipped the statement at line %d, "
-                    "which raised %s: %s",
-                    name,
-                    node.lineno,
-                    type(error).__name__,
-                    error,
-                )
+        text = source.encode("utf-8", "replace")  # for the lines named in messages
+        run_statements(tree.body, path, vars(module), text, importing=True)
     log_decision("%s imported without effects: the parent's import had them", name)
 
 

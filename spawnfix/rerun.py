@@ -318,7 +318,7 @@ def rerun_main_until(
     """
     import types
 
-    from spawnfix.main_script import source_and_tree
+    from spawnfix.main_script import observes_its_module_name, source_and_tree
 
     source, tree = source_and_tree(path)  # a fork server of spawnfix's has read it once
     statements = _statements_to_run(plan, source, tree.body, path)
@@ -350,7 +350,7 @@ def rerun_main_until(
                 # A fork child's main module is named __main__ (a worker's
                 # getLogger(__name__), loguru's {name}); spawn's child says __mp_main__,
                 # which a script that reads its name at the top level keeps.
-                if not _observes_its_module_name(path):
+                if not observes_its_module_name(tree):
                     temp_module.__dict__["__name__"] = "__main__"
     finally:
         if saved_module is None:
@@ -362,17 +362,9 @@ def rerun_main_until(
     return temp_module.__dict__.copy()
 
 
-def _observes_its_module_name(path: str) -> bool:
-    from spawnfix.main_script import load_script
-
-    script = load_script(path)
-    return script is None or script.observes_its_module_name
-
-
 def _is_bare_site(node: "Any", plan: "RerunPlan") -> bool:
     # The compound statement holding the spawn site, when running it up to the process
     # start would only bind names (which the parent's values then replace).
-
     from spawnfix.main_script import defining_node_types, walk
 
     if plan.statement_count is None or getattr(node, "lineno", None) != plan.site_line:
@@ -413,6 +405,7 @@ def run_statements(
     namespace: "dict[str, Any]",
     source: bytes = b"",
     values: "Optional[ChildValues]" = None,
+    importing: bool = False,
 ) -> None:
     """Execute top-level statements one by one in ``namespace``.
 
@@ -421,20 +414,24 @@ def run_statements(
     a process start (``RerunStopped``) ends the re-run. With the parent's ``values``
     (``spawnfix.parent_values``), a statement that only binds or changes names the parent
     sent is not run (the names get the parent's values), and every other statement but an
-    import runs with changes to the world refused (``spawnfix.effect_guard``).
+    import runs with changes to the world refused (``spawnfix.effect_guard``). ``importing``:
+    the top level of a user module being imported (``spawnfix.quiet_imports``), with the
+    same refusal and no values; a process start there ends the import and reaches the
+    re-run that imports it.
     """
     import _ast
 
     from spawnfix.main_script import future_flags, is_bare_string, line_text
 
-    if values is not None:
+    refusing = values is not None or importing
+    if refusing:
         from spawnfix.effect_guard import refusing_effects
     flags = future_flags(statements)
     for position, node in enumerate(statements):
         if position and is_bare_string(node):
             continue  # alone in a module it would become the docstring
-        guarded = values is not None and not isinstance(node, (_ast.Import, _ast.ImportFrom))
-        if guarded:
+        guarded = refusing and not isinstance(node, (_ast.Import, _ast.ImportFrom))
+        if guarded and values is not None:
             names = values.covers(node)
             if names is not None and values.bind_now(names, namespace):
                 if hasattr(node, "body"):
@@ -456,6 +453,8 @@ def run_statements(
                 exec(code, namespace)
         except RerunStopped as stop:
             log_decision("re-run of %s stopped at line %d: %s", path, node.lineno, stop)
+            if importing:
+                raise
             return
         except Exception as error:
             log_decision(

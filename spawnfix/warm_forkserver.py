@@ -321,12 +321,10 @@ def _forget_in_fork_child() -> None:
 
 
 def _imports_guarded_main(script: "Any") -> bool:
-    if not any(statement.guarded for statement in script.statements):
-        return False
     from spawnfix import mp_hooks
 
     # Judged as the warm start would (the program may not have named its method yet).
-    return mp_hooks.keeps_guarded_main_in_fork_server(script, ahead_of_need=True)
+    return mp_hooks.fork_server_imports_main(script, ahead_of_need=True)
 
 
 def import_multiprocessing_first(_name: str) -> None:
