@@ -124,7 +124,7 @@ def install(reduction: "Any") -> None:
     def dump(obj: "Any", file: "Any", protocol: "Any" = None) -> None:
         # The process object goes into the launch buffer after the preparation data:
         # pickle it apart first, so that a failed attempt leaves no bytes behind.
-        file.write(dumps(forking_pickler, obj, protocol))
+        file.write(dumps(_launch_pickler(forking_pickler), obj, protocol))
 
     dumps.__wrapped__ = original_dumps  # type: ignore[attr-defined]
     dump.__wrapped__ = original_dump  # type: ignore[attr-defined]
@@ -157,6 +157,25 @@ def uninstall() -> None:
     reduction.ForkingPickler.dumps = classmethod(_patched["dumps"])
     reduction.dump = _patched["dump"]
     _patched.clear()
+
+
+def _launch_pickler(forking_pickler: "Any") -> "Any":
+    # A launch (``reduction.dump`` is only called for one) shares large numpy arrays with
+    # the child (spawnfix.parent_shared_buffers), unless its interpreter is another one.
+    if "numpy" not in sys.modules:
+        return forking_pickler
+    try:
+        from spawnfix import parent_shared_buffers, process_state
+
+        spawn = sys.modules.get("multiprocessing.spawn")
+        if spawn is None or process_state.children_run_another_interpreter(spawn):
+            return forking_pickler
+        return parent_shared_buffers.pickler_class(forking_pickler)
+    except Exception as error:  # fail open: every array through the pipe
+        from spawnfix.diagnostics import log_decision
+
+        log_decision("arrays not shared with the child: %r", error)
+        return forking_pickler
 
 
 def _spawning_popen(reduction: "Any") -> "Any":

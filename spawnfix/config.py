@@ -20,7 +20,9 @@ without effects (``spawnfix.parent_values``), as under fork: ``auto`` (the defau
 program did not choose), ``fork`` every child, ``spawn`` only an unguarded script's (it
 cannot run otherwise), ``0``/``off`` none (children re-import the script as before).
 ``SPAWNFIX_VALUE_LIMIT`` (bytes, or a number with ``k``, ``M`` or ``G``) is the largest
-pickled size of one value sent to a child.
+pickled size of one value sent to a child. ``SPAWNFIX_SHARE_ABOVE`` (a size, default
+``1M``) is the smallest numpy array a spawn or forkserver child gets through shared memory
+(``spawnfix.parent_shared_buffers``); ``0``/``off`` sends every array through the pipe.
 
 Reading fails open: a value spawnfix does not understand leaves that setting at its
 default (named under ``SPAWNFIX_DEBUG``, or warned about for ``SPAWNFIX``), and nothing
@@ -41,6 +43,8 @@ VALUES_VARIABLE = "SPAWNFIX_VALUES"
 WARM_VARIABLE = "SPAWNFIX_WARM"
 VALUE_LIMIT_VARIABLE = "SPAWNFIX_VALUE_LIMIT"
 DEFAULT_VALUE_LIMIT = 16 * 2**20
+SHARE_ABOVE_VARIABLE = "SPAWNFIX_SHARE_ABOVE"
+DEFAULT_SHARE_ABOVE = 2**20
 
 ON = "on"
 QUIET = "quiet"
@@ -80,6 +84,7 @@ class Config:
         "mode",
         "preload",
         "raw_mode",
+        "share_above",
         "understood",
         "value_limit",
         "values",
@@ -98,6 +103,7 @@ class Config:
         warm: bool = True,
         ignored: "tuple[tuple[str, str], ...]" = (),
         children: str = AUTO,
+        share_above: int = DEFAULT_SHARE_ABOVE,
     ) -> None:
         self.mode = mode
         self.debug = debug
@@ -108,6 +114,8 @@ class Config:
         # Which children get fork's values when ``values`` is on: AUTO, FORK or SPAWN.
         self.children = children
         self.value_limit = value_limit
+        # The smallest array sent through shared memory (bytes); 0: none.
+        self.share_above = share_above
         self.warm = warm and preload
         # (variable, value) pairs not understood, left at their default (not SPAWNFIX's).
         self.ignored = ignored
@@ -154,6 +162,10 @@ def parse(environ: "Mapping[str, str]") -> "Config":
     if limit is None:
         ignored.append((VALUE_LIMIT_VARIABLE, environ[VALUE_LIMIT_VARIABLE]))
         limit = DEFAULT_VALUE_LIMIT
+    share_above = _share_above(environ.get(SHARE_ABOVE_VARIABLE, ""))
+    if share_above is None:
+        ignored.append((SHARE_ABOVE_VARIABLE, environ[SHARE_ABOVE_VARIABLE]))
+        share_above = DEFAULT_SHARE_ABOVE
     return Config(
         mode or ON,
         debug,
@@ -165,7 +177,18 @@ def parse(environ: "Mapping[str, str]") -> "Config":
         warm,
         tuple(ignored),
         children,
+        share_above,
     )
+
+
+def _share_above(raw: str) -> "int | None":
+    # A size; ``0``/``off``/``no``... turn sharing off, ``on`` is the default; None: not
+    # understood.
+    if _spelling(raw) in _FALSE:
+        return 0
+    if _spelling(raw) in _TRUE - {"1"}:
+        return DEFAULT_SHARE_ABOVE
+    return parse_size(raw, DEFAULT_SHARE_ABOVE)
 
 
 def _spelling(raw: str) -> str:

@@ -487,14 +487,25 @@ def _is_compound(node: "Any") -> bool:
 
 
 def _start_method_calls(node: "Any") -> "tuple[int, ...]":
+    # ``set_start_method`` calls that run when the statement runs: a function's body runs
+    # when it is called (``def main(): set_start_method(...)`` is the guarded idiom), its
+    # decorators and defaults at once.
     import _ast
 
     lines = []
-    for part in walk(node):
+    pending = [node]
+    while pending:
+        part = pending.pop()
+        if isinstance(part, (_ast.FunctionDef, _ast.AsyncFunctionDef, _ast.Lambda)):
+            pending.extend(getattr(part, "decorator_list", ()))
+            pending.extend(part.args.defaults)
+            pending.extend(default for default in part.args.kw_defaults if default is not None)
+            continue
         if isinstance(part, _ast.Call):
             name = getattr(part.func, "attr", None) or getattr(part.func, "id", None)
             if name == "set_start_method":
                 lines.append(part.lineno)
+        pending.extend(_children(part))
     return tuple(sorted(lines))
 
 

@@ -85,7 +85,9 @@ def install(spawn_module: "Any") -> None:
 
     def get_preparation_data(name: str) -> "dict[str, Any]":
         data = original(name)
-        if _runs_another_interpreter(spawn_module):
+        from spawnfix import process_state
+
+        if process_state.children_run_another_interpreter(spawn_module):
             return data  # it may have no spawnfix to unpickle ours: its children as natively
         caller = sys._getframe(1)
         _note_spawn_launch(package)
@@ -112,26 +114,6 @@ def install(spawn_module: "Any") -> None:
     _patched[spawn_module.__name__] = (spawn_module, original)
     thread_sites.install()
     log_decision("patched %s.get_preparation_data", spawn_module.__name__)
-
-
-def _runs_another_interpreter(spawn_module: "Any") -> bool:
-    # ``set_executable()`` to another interpreter (a venv without spawnfix, an embedded
-    # Python): nothing of spawnfix's goes into its children's preparation data.
-    try:
-        executable = spawn_module.get_executable()
-        if isinstance(executable, bytes):
-            executable = os.fsdecode(executable)
-        if executable == sys.executable:
-            return False
-        # The same binary in the same folder (python3 and python3.11); another folder is
-        # another environment (a venv's python links to the same binary as the next).
-        same_folder = os.path.dirname(executable) == os.path.dirname(sys.executable)
-        if same_folder and os.path.realpath(executable) == os.path.realpath(sys.executable):
-            return False
-    except Exception:  # fail open: assume the program's own interpreter
-        return False
-    log_decision("children run %s (set_executable): started as without spawnfix", executable)
-    return True
 
 
 def _choose_fork_server_preload(data: "dict[str, Any]") -> None:

@@ -470,6 +470,10 @@ def _dumps(
     else:
         pickler = make_pickler(buffer)
     pickler.dispatch_table = ChainMap(own, copyreg.dispatch_table)
+    if "numpy" in sys.modules:  # large arrays through shared memory
+        from spawnfix import parent_shared_buffers
+
+        parent_shared_buffers.add_reducer(pickler, pickle.HIGHEST_PROTOCOL, fork_values=True)
     pickler.dump(value)
     return buffer.getvalue(), bool(holds_descriptor)
 

@@ -221,3 +221,27 @@ def _affinity() -> "Optional[frozenset[int]]":
     if not hasattr(os, "sched_getaffinity"):
         return None
     return frozenset(os.sched_getaffinity(0))
+
+
+def children_run_another_interpreter(spawn_module: "Any") -> bool:
+    """Whether children run another interpreter than this one, which may not have
+    spawnfix."""
+    # ``set_executable()`` to another interpreter (a venv without spawnfix, an embedded
+    # Python): nothing of spawnfix's goes into its children's preparation data.
+    try:
+        executable = spawn_module.get_executable()
+        if isinstance(executable, bytes):
+            executable = os.fsdecode(executable)
+        if executable == sys.executable:
+            return False
+        # The same binary in the same folder (python3 and python3.11); another folder is
+        # another environment (a venv's python links to the same binary as the next).
+        same_folder = os.path.dirname(executable) == os.path.dirname(sys.executable)
+        if same_folder and os.path.realpath(executable) == os.path.realpath(sys.executable):
+            return False
+    except Exception:  # fail open: assume the program's own interpreter
+        return False
+    from spawnfix.diagnostics import log_decision
+
+    log_decision("children run %s (set_executable): started as without spawnfix", executable)
+    return True

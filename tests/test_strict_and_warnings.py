@@ -117,3 +117,44 @@ def test_debug_log_explains_decisions(main_env, tmp_path):
     assert "spawnfix[" in stderr
     assert "top_pool.py:16, top-level simple statement at lines 16-16, unguarded" in stderr
     assert "re-running" in stderr and "stopping before line 16" in stderr
+
+
+CHOSEN_IN_MAIN = '''\
+import multiprocessing as mp
+
+LOADED = "import-time"
+
+
+def report(queue):
+    queue.put(LOADED)
+
+
+def main():
+    global LOADED
+    mp.set_start_method("{method}")
+    LOADED = "set by main"
+    queue = mp.Queue()
+    process = mp.Process(target=report, args=(queue,))
+    process.start()
+    print(queue.get(timeout=60))
+    process.join()
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.parametrize("spawnfix", ["1", "0"])
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_set_start_method_inside_main_is_the_programs_choice(main_env, tmp_path, method, spawnfix):
+    """``set_start_method`` in the body of a guarded ``main()`` is no top-level code: no
+    warning, and the program chose its method, so its child imports the script and sees
+    the import-time global, as natively (it was treated as an unguarded call)."""
+    from support.scripts import run_python
+
+    script = tmp_path / "chosen_in_main.py"
+    script.write_text(CHOSEN_IN_MAIN.format(method=method))
+    result = run_python(main_env.python, [str(script)], tmp_path, 60, SPAWNFIX=spawnfix)
+    assert (result.returncode, result.stdout) == (0, "import-time\n"), result.output
+    assert "Warning" not in result.stderr, result.output

@@ -139,6 +139,32 @@ def test_value_limit_spellings(value, size):
     assert config.parse({config.VALUE_LIMIT_VARIABLE: value}).value_limit == size
 
 
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [
+        ("", config.DEFAULT_SHARE_ABOVE),
+        ("on", config.DEFAULT_SHARE_ABOVE),
+        ("Yes", config.DEFAULT_SHARE_ABOVE),
+        ("0", 0),
+        ("off", 0),
+        (" NO ", 0),
+        ("4M", 4 * 2**20),
+        ("100k", 100 * 2**10),
+        ("1", 1),
+    ],
+)
+def test_share_above_spellings(value, size):
+    settings = config.parse({config.SHARE_ABOVE_VARIABLE: value})
+    assert (settings.share_above, settings.ignored) == (size, ())
+
+
+@pytest.mark.parametrize("value", GARBAGE)
+def test_garbage_share_above_keeps_the_default(value):
+    settings = config.parse({config.SHARE_ABOVE_VARIABLE: value})
+    assert settings.share_above == config.DEFAULT_SHARE_ABOVE
+    assert settings.ignored == ((config.SHARE_ABOVE_VARIABLE, value),)
+
+
 @pytest.mark.parametrize("value", GARBAGE)
 def test_garbage_mode_is_on_and_not_understood(value):
     settings = config.parse({config.MODE_VARIABLE: value})
@@ -156,10 +182,15 @@ def test_blank_mode_is_on(value):
 
 @pytest.mark.parametrize("value", GARBAGE + BLANK)
 def test_garbage_everywhere_at_once(value):
-    variables = [config.MODE_VARIABLE, config.VALUE_LIMIT_VARIABLE, *SWITCHES]
+    variables = [
+        config.MODE_VARIABLE,
+        config.VALUE_LIMIT_VARIABLE,
+        config.SHARE_ABOVE_VARIABLE,
+        *SWITCHES,
+    ]
     settings = config.parse(dict.fromkeys(variables, value))
     expected = defaults()
-    for attribute in ("mode", "debug", "preload", "values", "value_limit", "warm"):
+    for attribute in ("mode", "debug", "preload", "values", "value_limit", "warm", "share_above"):
         assert getattr(settings, attribute) == getattr(expected, attribute), attribute
 
 
