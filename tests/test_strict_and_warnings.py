@@ -119,7 +119,7 @@ def test_debug_log_explains_decisions(main_env, tmp_path):
     assert "re-running" in stderr and "stopping before line 16" in stderr
 
 
-CHOSEN_IN_MAIN = '''\
+CHOSEN_IN_MAIN = """\
 import multiprocessing as mp
 
 LOADED = "import-time"
@@ -142,7 +142,7 @@ def main():
 
 if __name__ == "__main__":
     main()
-'''
+"""
 
 
 @pytest.mark.parametrize("spawnfix", ["1", "0"])

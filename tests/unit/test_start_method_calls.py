@@ -18,7 +18,10 @@ def test_a_top_level_call_counts():
 
 
 def test_a_call_in_a_function_body_does_not():
-    source = "def main():\n    mp.set_start_method('spawn')\n\nasync def run():\n    set_start_method('x')\n"
+    source = (
+        "def main():\n    mp.set_start_method('spawn')\n\n"
+        "async def run():\n    set_start_method('x')\n"
+    )
     assert calls(source) == [(), ()]
 
 
