@@ -1,10 +1,11 @@
 """Big data at fork's speed and memory (issue 32): a 400 MB numpy array, a Dataset holding
 it, ``DataLoader(num_workers=4, persistent_workers=True)``, two epochs of 64 rows
-(``scripts/big_dataset.py``, unguarded; ``scripts/big_dataset_guarded.py``, its guarded
-twin). For each variant: the loader's time (from the DataLoader's creation to the end of
-the second epoch, printed by the script), the whole run's wall time, and the peak PSS of
-all the script's descendant processes (``/proc/PID/smaps_rollup``, sampled every 20 ms).
-Every variant's batch checksum must equal fork's. Variants run interleaved.
+(``scripts/big_dataset.py``, unguarded; its guarded twin from ``guarded_twin.py``). For
+each variant: the loader's time (from the DataLoader's creation to the end of the second
+epoch, printed by the script), the whole run's wall time, and the peak PSS of all the
+script's descendant processes (``/proc/PID/smaps_rollup``, sampled every 20 ms, and read
+by the script itself at the end of the work, its workers still alive). Every
+variant's batch checksums must equal fork's (for the same array size). Interleaved runs.
 
 ``--scenario pool``: ``scripts/big_pool.py``, a guarded ``Pool(4)`` given the array as its
 initializer's argument, 64 tasks reading slices (time: from the Pool's creation to the last
@@ -21,13 +22,16 @@ import os
 import re
 import statistics
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 from common import clean_env, environments, machine_description
+from guarded_twin import guarded_twin
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
+GUARDED = "big_dataset.py, guarded"
 ML_REQUIREMENTS = [
     "torch==2.13.0",
     "pytorch-lightning==2.6.6",
@@ -39,15 +43,23 @@ VARIANTS = {
     "fork (the limit)": ("big_dataset.py", "fork", "without", {}),
     "forkserver, unguarded, spawnfix": ("big_dataset.py", "forkserver", "with", {}),
     "spawn, unguarded, spawnfix": ("big_dataset.py", "spawn", "with", {}),
-    "forkserver, guarded, spawnfix": ("big_dataset_guarded.py", "forkserver", "with", {}),
-    "spawn, guarded, spawnfix": ("big_dataset_guarded.py", "spawn", "with", {}),
+    "forkserver, guarded, spawnfix": (GUARDED, "forkserver", "with", {}),
+    "spawn, guarded, spawnfix": (GUARDED, "spawn", "with", {}),
     "forkserver, guarded, without spawnfix": (
-        "big_dataset_guarded.py",
+        GUARDED,
         "forkserver",
         "without",
         {},
     ),
-    "spawn, guarded, without spawnfix": ("big_dataset_guarded.py", "spawn", "without", {}),
+    "spawn, guarded, without spawnfix": (GUARDED, "spawn", "without", {}),
+    # The start cost: the same runs with a 1 MiB array (the rest is the data's cost).
+    "forkserver, unguarded, spawnfix, 1 MiB array": (
+        "big_dataset.py",
+        "forkserver",
+        "with",
+        {"BIG_MB": "1"},
+    ),
+    "spawn, unguarded, spawnfix, 1 MiB array": ("big_dataset.py", "spawn", "with", {"BIG_MB": "1"}),
     "spawn, unguarded, spawnfix, sharing off": (
         "big_dataset.py",
         "spawn",
@@ -62,6 +74,7 @@ POOL_VARIANTS = {
     "spawn, spawnfix": ("big_pool.py", "spawn", "with", {}),
     "forkserver, without spawnfix": ("big_pool.py", "forkserver", "without", {}),
     "spawn, without spawnfix": ("big_pool.py", "spawn", "without", {}),
+    "spawn, without spawnfix, 1 MiB array": ("big_pool.py", "spawn", "without", {"BIG_MB": "1"}),
 }
 
 
@@ -95,12 +108,23 @@ def pss_kib(pid: int) -> int:
     return int(found.group(1)) if found else 0
 
 
+def script_path(script: str) -> Path:
+    """The script's file (the guarded twin is written once, into a temporary folder)."""
+    if script != GUARDED:
+        return SCRIPTS / script
+    twin = Path(tempfile.gettempdir()) / "spawnfix-bench-big-data" / "big_dataset_guarded.py"
+    if not twin.exists():
+        twin.parent.mkdir(exist_ok=True)
+        twin.write_text(guarded_twin((SCRIPTS / "big_dataset.py").read_text()))
+    return twin
+
+
 def run_once(python: str, script: str, method: str, mb: int, settings: dict) -> tuple:
     """(loader seconds, wall seconds, peak PSS of the descendants in MiB, checksum)."""
     env = clean_env(**{"START_METHOD": method, "BIG_MB": str(mb), "SPAWNFIX": "quiet", **settings})
     start = time.perf_counter()
     process = subprocess.Popen(
-        [python, str(SCRIPTS / script)],
+        [python, str(script_path(script))],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -121,10 +145,13 @@ def run_once(python: str, script: str, method: str, mb: int, settings: dict) -> 
     sampler.join()
     if process.returncode != 0:
         raise RuntimeError(f"{script} {method} failed:\n{err[-3000:]}")
-    found = re.search(r"loader ([\d.]+) s checksum ([-\d.]+)", out)
+    found = re.search(r"loader ([\d.]+) s checksum ([-\d.]+) pss (\d+)", out)
     if found is None:
         raise RuntimeError(f"no result from {script} {method}:\n{out}\n{err[-3000:]}")
-    return float(found.group(1)), wall, peak[0] / 1024, found.group(2)
+    # The script's own reading at the end of the work (the workers still alive), or a
+    # higher one the sampling saw (short-lived workers may end between two samples).
+    pss = max(peak[0] / 1024, float(found.group(3)))
+    return float(found.group(1)), wall, pss, found.group(2)
 
 
 def main() -> None:
@@ -149,7 +176,10 @@ def main() -> None:
     reference = samples.get("fork (the limit)")
     fork_loader = statistics.median(s[0] for s in reference) if reference else None
     fork_pss = statistics.median(s[2] for s in reference) if reference else None
-    checksums = {s[3] for runs in samples.values() for s in runs}
+    checksums: dict[str, set[str]] = {}  # by array size: every variant's, every run's
+    for name, runs in samples.items():
+        size = chosen[name][3].get("BIG_MB", str(args.mb))
+        checksums.setdefault(size, set()).update(s[3] for s in runs)
     print("| variant | timed part | x fork | whole run | PSS of the children | x fork |")
     print("|---|---|---|---|---|---|")
     for name, runs in samples.items():
@@ -160,7 +190,8 @@ def main() -> None:
         pss_ratio = f"{pss / fork_pss:.2f}x" if fork_pss else "-"
         cells = (name, f"{loader:.2f} s", ratio, f"{wall:.2f} s", f"{pss:,.0f} MiB", pss_ratio)
         print("| " + " | ".join(cells) + " |")
-    print(f"\nbatch checksums: {'all equal' if len(checksums) == 1 else sorted(checksums)}")
+    equal = all(len(found) == 1 for found in checksums.values())
+    print(f"\nchecksums: {'equal for each array size' if equal else checksums}")
 
 
 if __name__ == "__main__":

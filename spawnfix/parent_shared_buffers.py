@@ -40,8 +40,10 @@ if TYPE_CHECKING:
     from typing import Any, Optional
 
 SEGMENT_NAME = "spawnfix-shared-buffer"
-# A launch hands at most this many segments (the fork server takes 256 descriptors).
-MAX_SEGMENTS_PER_LAUNCH = 64
+# A launch hands at most this many segments, and none once it passes this many
+# descriptors (the program's own: Connections, sockets): a fork server takes 256.
+MAX_SEGMENTS_PER_LAUNCH = 32
+MAX_LAUNCH_DESCRIPTORS = 128
 # At most this many segments alive in the parent (each holds a descriptor).
 MAX_LIVE_SEGMENTS = 256
 _COMPARE_CHUNK = 16 * 2**20
@@ -59,13 +61,17 @@ _classes: "dict[type, type]" = {}
 class _Segment:
     """A memory file that regions are appended to, page-aligned."""
 
-    __slots__ = ("__weakref__", "descriptor", "size", "token")
+    __slots__ = ("__weakref__", "close", "descriptor", "size", "token")
 
     def __init__(self) -> None:
+        global _forgets_in_fork_children
+        if not _forgets_in_fork_children:
+            os.register_at_fork(after_in_child=_forget_in_fork_child)
+            _forgets_in_fork_children = True
         self.descriptor = os.memfd_create(SEGMENT_NAME, os.MFD_CLOEXEC)
         self.size = 0
         self.token = (os.getpid(), next(_serial))
-        weakref.finalize(self, os.close, self.descriptor)
+        self.close = weakref.finalize(self, os.close, self.descriptor)
         _live_segments.add(self)
 
     def append(self, raw: "memoryview") -> "_Region":
@@ -85,6 +91,19 @@ class _Segment:
             raise
         self.size = offset + nbytes
         return _Region(self, offset, nbytes)
+
+
+_forgets_in_fork_children = False
+
+
+def _forget_in_fork_child() -> None:
+    # A fork child (a fork Pool worker, a daemon that double-forks) holds none of the
+    # parent's segments: they are freed when the parent's spawn children are done.
+    for segment in list(_live_segments):
+        segment.close()
+    _live_segments.clear()
+    _regions.clear()
+    _launches.clear()
 
 
 class _Region:
@@ -110,16 +129,19 @@ class _Region:
             offset=self.offset,
         )
         try:
-            copy = numpy.frombuffer(mapping, numpy.uint8)
-            data = numpy.frombuffer(raw, numpy.uint8)
+            # As 8-byte words (a third of the time of bytes), then the last few bytes.
+            words = self.nbytes // 8
+            copy = numpy.frombuffer(mapping, numpy.uint64, words)
+            data = numpy.frombuffer(raw, numpy.uint64, words)
             try:
-                for start in range(0, self.nbytes, _COMPARE_CHUNK):
-                    end = start + _COMPARE_CHUNK
+                step = _COMPARE_CHUNK // 8
+                for start in range(0, words, step):
+                    end = start + step
                     if not numpy.array_equal(copy[start:end], data[start:end]):
                         return False
-                return True
             finally:
                 del copy, data
+            return mapping[words * 8 :] == raw[words * 8 :].tobytes()
         finally:
             mapping.close()
 
@@ -196,18 +218,33 @@ def _effective_protocol(protocol: "Any") -> int:
 
 
 def _share(array: "Any", protocol: int, fork_values: bool, reduction: "Any") -> "Any":
-    flags = array.flags
-    if array.dtype.hasobject or not (flags.c_contiguous or flags.f_contiguous):
+    # The memory shared: for a child written for spawn, the array's own bytes (the
+    # standard pickle copies a view into an array of its own, in C or Fortran order); for
+    # a fork child's values, the whole array a view was made from (``a`` and ``v = a[8:]``
+    # share memory in a fork child, and so in this one), unless it is much larger.
+    root = array
+    if fork_values:
+        numpy = sys.modules["numpy"]
+        while isinstance(root.base, numpy.ndarray):
+            root = root.base
+        if root.nbytes > 2 * array.nbytes:
+            root = array
+    flags = root.flags
+    if (
+        root.dtype.hasobject
+        or not array.dtype.isnative  # protocol 4 gives such an array in native byte order
+        or not (flags.c_contiguous or flags.f_contiguous)
+    ):
         return None
     popen = reduction.context.get_spawning_popen() if reduction is not None else None
     if popen is None or not isinstance(getattr(popen, "_fds", None), list):
         return None
     try:
-        raw = pickle.PickleBuffer(array).raw()
+        raw = pickle.PickleBuffer(root).raw()
         launch = _launches.get(popen)
         if launch is None:
             launch = _launches[popen] = _Launch()
-        region = _region(raw, array, launch)
+        region = _region(raw, root, launch, popen)
         if region is None:
             return None
         handed = _hand(region.segment, popen, launch, reduction)
@@ -218,16 +255,21 @@ def _share(array: "Any", protocol: int, fork_values: bool, reduction: "Any") -> 
         return None
     from spawnfix.child_shared_buffers import rebuild_array
 
-    order = "F" if flags.f_contiguous and not flags.c_contiguous else "C"
+    if root is array:
+        order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
+        layout: Any = order  # numpy's own rebuild: frombuffer, then reshape in this order
+    else:
+        start = array.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+        layout = (start, array.strides)
     # The standard pickle gives a writable copy, but protocol 5 keeps a read-only array
     # read-only (numpy's out-of-band reduction); a fork child has the parent's flag.
-    writeable = bool(flags.writeable) or (protocol < 5 and not fork_values)
+    writeable = bool(array.flags.writeable) or (protocol < 5 and not fork_values)
     arguments = (handed, region.segment.token, region.offset, region.nbytes)
-    return (rebuild_array, (*arguments, array.dtype, array.shape, order, writeable))
+    return (rebuild_array, (*arguments, array.dtype, array.shape, layout, writeable, fork_values))
 
 
-def _region(raw: "memoryview", array: "Any", launch: _Launch) -> "Optional[_Region]":
-    key = (array.__array_interface__["data"][0], raw.nbytes)
+def _region(raw: "memoryview", root: "Any", launch: _Launch, popen: "Any") -> "Optional[_Region]":
+    key = (root.__array_interface__["data"][0], raw.nbytes)
     region = launch.regions.get(key)
     if region is not None:
         return region  # the same data earlier in this launch (a value and an argument)
@@ -237,7 +279,7 @@ def _region(raw: "memoryview", array: "Any", launch: _Launch) -> "Optional[_Regi
     else:
         segment = launch.new_segment
         if segment is None:
-            if len(_live_segments) >= MAX_LIVE_SEGMENTS:
+            if not _room_for_a_segment(popen):
                 return None
             segment = launch.new_segment = _Segment()
         region = segment.append(raw)
@@ -245,6 +287,25 @@ def _region(raw: "memoryview", array: "Any", launch: _Launch) -> "Optional[_Regi
         log_decision("array of %d bytes copied to shared memory", raw.nbytes)
     launch.regions[key] = region
     return region
+
+
+def _room_for_a_segment(popen: "Any") -> bool:
+    # Each segment holds a descriptor in the parent while a child launched with it lives:
+    # leave the program most of its descriptors (a quarter of the limit, at least 64).
+    if len(_live_segments) >= MAX_LIVE_SEGMENTS:
+        return False
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        in_use = len(os.listdir("/proc/self/fd"))
+    except (ImportError, OSError, ValueError):
+        return True
+    spare = max(64, limit // 4) if limit != resource.RLIM_INFINITY else 64
+    if limit != resource.RLIM_INFINITY and limit - in_use < spare:
+        log_decision("arrays through the pipe: %d of %d descriptors in use", in_use, limit)
+        return False
+    return True
 
 
 def _hand(segment: _Segment, popen: "Any", launch: _Launch, reduction: "Any") -> "Any":
@@ -255,7 +316,7 @@ def _hand(segment: _Segment, popen: "Any", launch: _Launch, reduction: "Any") ->
         handed, index = known
         if index < len(popen._fds) and popen._fds[index] == segment.descriptor:
             return handed
-    if len(launch.handed) >= MAX_SEGMENTS_PER_LAUNCH:
+    if len(launch.handed) >= MAX_SEGMENTS_PER_LAUNCH or len(popen._fds) >= MAX_LAUNCH_DESCRIPTORS:
         return None
     index = len(popen._fds)
     handed = reduction.DupFd(segment.descriptor)

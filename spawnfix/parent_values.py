@@ -428,7 +428,8 @@ class _LimitedBuffer(io.BytesIO):
 
     def write(self, data: "Any") -> int:
         """Append ``data``, or raise ``_TooLarge`` when the pickle would exceed the limit."""
-        if self.tell() + len(data) > self.limit:
+        # Protocol 5 writes a large buffer (a numpy array's) as a PickleBuffer: no len().
+        if self.tell() + memoryview(data).nbytes > self.limit:
             raise _TooLarge
         return super().write(data)
 

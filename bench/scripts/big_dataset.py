@@ -17,6 +17,27 @@ data = np.random.default_rng(0).random(int(os.environ.get("BIG_MB", "400")) * 2*
 data = data.reshape(-1, ROW)
 
 
+def children_pss_mib():
+    """The summed PSS of this process's descendants (workers, fork server, tracker)."""
+    total, waiting = 0, [os.getpid()]
+    while waiting:
+        parent = waiting.pop()
+        for task in os.listdir(f"/proc/{parent}/task"):
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as handle:
+                    children = [int(child) for child in handle.read().split()]
+            except OSError:
+                continue
+            for child in children:
+                try:
+                    with open(f"/proc/{child}/smaps_rollup") as handle:
+                        total += sum(int(ln.split()[1]) for ln in handle if ln.startswith("Pss:"))
+                except OSError:  # it ended meanwhile
+                    pass
+            waiting.extend(children)
+    return total / 1024
+
+
 class Rows(Dataset):
     def __init__(self, array):
         self.array = array
@@ -34,4 +55,5 @@ checksum = 0.0
 for _epoch in range(2):
     for batch in loader:
         checksum += float(batch.sum())
-print(f"loader {time.perf_counter() - start:.3f} s checksum {checksum:.6f}", flush=True)
+elapsed = time.perf_counter() - start
+print(f"loader {elapsed:.3f} s checksum {checksum:.6f} pss {children_pss_mib():.0f}", flush=True)

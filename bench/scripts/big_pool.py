@@ -12,6 +12,27 @@ import numpy as np
 shared = None
 
 
+def children_pss_mib():
+    """The summed PSS of this process's descendants (workers, fork server, tracker)."""
+    total, waiting = 0, [os.getpid()]
+    while waiting:
+        parent = waiting.pop()
+        for task in os.listdir(f"/proc/{parent}/task"):
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as handle:
+                    children = [int(child) for child in handle.read().split()]
+            except OSError:
+                continue
+            for child in children:
+                try:
+                    with open(f"/proc/{child}/smaps_rollup") as handle:
+                        total += sum(int(ln.split()[1]) for ln in handle if ln.startswith("Pss:"))
+                except OSError:  # it ended meanwhile
+                    pass
+            waiting.extend(children)
+    return total / 1024
+
+
 def init(array):
     global shared
     shared = array
@@ -27,7 +48,9 @@ def main():
     start = time.perf_counter()
     with ctx.Pool(4, init, (big,)) as pool:
         total = sum(pool.map(work, range(64)))
-    print(f"loader {time.perf_counter() - start:.3f} s checksum {total:.6f}", flush=True)
+        elapsed = time.perf_counter() - start
+        pss = children_pss_mib()
+    print(f"loader {elapsed:.3f} s checksum {total:.6f} pss {pss:.0f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ class Rows(Dataset):
 
 def main():
     array = np.ones((8, 400_000))  # 25.6 MB
-    loader = DataLoader(Rows(array), batch_size=2, num_workers=2, multiprocessing_context=sys.argv[1])
+    loader = DataLoader(
+        Rows(array), batch_size=2, num_workers=2, multiprocessing_context=sys.argv[1]
+    )
     print([[round(float(x)) for x in part] for batch in loader for part in batch])
     print("parent's array", float(array.sum()))
 

@@ -12,6 +12,7 @@ mp.set_start_method(os.environ.get("START_METHOD", "fork"))
 print("building the data", flush=True)
 data = np.arange(5 * 2**20, dtype=np.float64)
 table = {"weights": np.full(300_000, 0.5)}
+tail = data[5:]  # a view: under fork it shares the data's memory
 
 
 def shared(array):
@@ -27,7 +28,8 @@ def shared(array):
 def work(i):
     sys.stderr.write(f"worker arrays shared: {shared(data)} {shared(table['weights'])}\n")
     data[i] += 100  # the worker's own copy
-    return float(data[i]), float(data[-1]), float(table["weights"].sum())
+    data[5] = -1.0 - i  # seen through the view, as under fork
+    return float(data[i]), float(data[-1]), float(table["weights"].sum()), float(tail[0])
 
 
 with mp.Pool(2) as pool:
