@@ -116,6 +116,8 @@ def script_path(script: str) -> Path:
     if not twin.exists():
         twin.parent.mkdir(exist_ok=True)
         twin.write_text(guarded_twin((SCRIPTS / "big_dataset.py").read_text()))
+        helper = SCRIPTS / "descendants_pss.py"
+        (twin.parent / helper.name).write_text(helper.read_text())
     return twin
 
 

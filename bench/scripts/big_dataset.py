@@ -9,33 +9,13 @@ import time
 
 import numpy as np
 import torch
+from descendants_pss import children_pss_mib
 from torch.utils.data import DataLoader, Dataset
 
 torch.multiprocessing.set_start_method(os.environ.get("START_METHOD", "fork"), force=True)
 ROW = 1024  # float64 values: 8 KiB rows
 data = np.random.default_rng(0).random(int(os.environ.get("BIG_MB", "400")) * 2**20 // 8)
 data = data.reshape(-1, ROW)
-
-
-def children_pss_mib():
-    """The summed PSS of this process's descendants (workers, fork server, tracker)."""
-    total, waiting = 0, [os.getpid()]
-    while waiting:
-        parent = waiting.pop()
-        for task in os.listdir(f"/proc/{parent}/task"):
-            try:
-                with open(f"/proc/{parent}/task/{task}/children") as handle:
-                    children = [int(child) for child in handle.read().split()]
-            except OSError:
-                continue
-            for child in children:
-                try:
-                    with open(f"/proc/{child}/smaps_rollup") as handle:
-                        total += sum(int(ln.split()[1]) for ln in handle if ln.startswith("Pss:"))
-                except OSError:  # it ended meanwhile
-                    pass
-            waiting.extend(children)
-    return total / 1024
 
 
 class Rows(Dataset):
