@@ -19,8 +19,11 @@ FOLDER = SCRIPTS / "shared_buffers"
 SEGMENT = "spawnfix-shared-buffer"
 # numpy for each Python (3.9's newest is 2.0.2; 2.5 needs 3.12 or later).
 NUMPY = {"3.9": "numpy==2.0.2", "3.11": "numpy==2.4.6"}
-# Protocol 4 (3.9) and 5 (3.14, 3.15: their default pickle protocol) of the matrix.
-NUMPY_PYTHONS = [version for version in matrix_pythons() if version in ("3.9", "3.14", "3.15")]
+# Protocol 4 (3.9; also 3.11 with torch, below) and 5 (3.14: the default from 3.14 on) of
+# the matrix. 3.15 behaves as 3.14 (its lock is kept: SPAWNFIX_TEST_PYTHONS=3.15 runs it).
+NUMPY_PYTHONS = [version for version in matrix_pythons() if version in ("3.9", "3.14")] or [
+    version for version in matrix_pythons() if version == "3.15"
+]
 ML_REQUIREMENTS = (
     "torch==2.13.0",
     "pytorch-lightning==2.6.6",
