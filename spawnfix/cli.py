@@ -121,6 +121,20 @@ def doctor_report() -> list[str]:
     else:
         reason = "strict mode" if settings.mode == config.STRICT else "SPAWNFIX_VALUES=0"
         lines.append(f"children get the parent's values: off ({reason})")
+    if settings.active and settings.share_above and hasattr(os, "memfd_create"):
+        lines.append(
+            "numpy arrays sent to spawn/forkserver children at their start: through shared "
+            f"memory from {settings.share_above / 2**20:g} MiB (SPAWNFIX_SHARE_ABOVE)"
+        )
+    else:
+        reason = (
+            "SPAWNFIX=off"
+            if not settings.active
+            else "SPAWNFIX_SHARE_ABOVE=0"
+            if not settings.share_above
+            else "no memfd_create on this system"
+        )
+        lines.append(f"numpy arrays through shared memory: off ({reason})")
     lines.append(f"wrapt: {_version('wrapt')}")
     wandb_version = _version("wandb")
     lines.append(f"wandb: {wandb_version}{_wandb_note(wandb_version)}")

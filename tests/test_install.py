@@ -343,6 +343,9 @@ def test_command_line_basics(main_env, tmp_path):
     doctor = run_python(main_env.bin("spawnfix"), ["doctor"], tmp_path)
     assert "hook: active, started by" in doctor.stdout and "spawnfix.pth" in doctor.stdout
     assert "mode: on" in doctor.stdout and "wrapt: " in doctor.stdout
+    assert "through shared memory from 1 MiB (SPAWNFIX_SHARE_ABOVE)" in doctor.stdout
+    unshared = run_python(main_env.bin("spawnfix"), ["doctor"], tmp_path, SPAWNFIX_SHARE_ABOVE="0")
+    assert "numpy arrays through shared memory: off (SPAWNFIX_SHARE_ABOVE=0)" in unshared.stdout
     off = run_python(main_env.bin("spawnfix"), ["doctor"], tmp_path, SPAWNFIX="off")
     assert "hook: inactive because SPAWNFIX turns it off" in off.stdout, off.output
 
