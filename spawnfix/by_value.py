@@ -85,7 +85,7 @@ def install(reduction: "Any") -> None:
         return
 
     def dumps(cls: "Any", obj: "Any", protocol: "Any" = None) -> "Any":
-        popen = _spawning_popen(reduction)
+        popen = spawning_popen(reduction)
         fds_before = len(popen._fds) if popen is not None else 0
         try:
             if _spawn_launched and _main_is_interactive() and not _in_child_process():
@@ -178,7 +178,8 @@ def _launch_pickler(forking_pickler: "Any") -> "Any":
         return forking_pickler
 
 
-def _spawning_popen(reduction: "Any") -> "Any":
+def spawning_popen(reduction: "Any") -> "Any":
+    """The Popen whose child is being launched (its ``_fds`` go to the child), or None."""
     popen = reduction.context.get_spawning_popen()
     return popen if isinstance(getattr(popen, "_fds", None), list) else None
 

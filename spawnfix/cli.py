@@ -121,7 +121,9 @@ def doctor_report() -> list[str]:
     else:
         reason = "strict mode" if settings.mode == config.STRICT else "SPAWNFIX_VALUES=0"
         lines.append(f"children get the parent's values: off ({reason})")
-    if settings.active and settings.share_above and hasattr(os, "memfd_create"):
+    from spawnfix import parent_shared_buffers
+
+    if parent_shared_buffers.threshold():
         lines.append(
             "numpy arrays sent to spawn/forkserver children at their start: through shared "
             f"memory from {settings.share_above / 2**20:g} MiB (SPAWNFIX_SHARE_ABOVE)"

@@ -236,15 +236,17 @@ def _share(array: "Any", protocol: int, fork_values: bool, reduction: "Any") -> 
         or not (flags.c_contiguous or flags.f_contiguous)
     ):
         return None
-    popen = reduction.context.get_spawning_popen() if reduction is not None else None
-    if popen is None or not isinstance(getattr(popen, "_fds", None), list):
+    from spawnfix.by_value import spawning_popen
+
+    popen = spawning_popen(reduction) if reduction is not None else None
+    if popen is None:
         return None
     try:
         raw = pickle.PickleBuffer(root).raw()
         launch = _launches.get(popen)
         if launch is None:
             launch = _launches[popen] = _Launch()
-        region = _region(raw, root, launch, popen)
+        region = _region(raw, root, launch)
         if region is None:
             return None
         handed = _hand(region.segment, popen, launch, reduction)
@@ -268,7 +270,7 @@ def _share(array: "Any", protocol: int, fork_values: bool, reduction: "Any") -> 
     return (rebuild_array, (*arguments, array.dtype, array.shape, layout, writeable, fork_values))
 
 
-def _region(raw: "memoryview", root: "Any", launch: _Launch, popen: "Any") -> "Optional[_Region]":
+def _region(raw: "memoryview", root: "Any", launch: _Launch) -> "Optional[_Region]":
     key = (root.__array_interface__["data"][0], raw.nbytes)
     region = launch.regions.get(key)
     if region is not None:
@@ -279,7 +281,7 @@ def _region(raw: "memoryview", root: "Any", launch: _Launch, popen: "Any") -> "O
     else:
         segment = launch.new_segment
         if segment is None:
-            if not _room_for_a_segment(popen):
+            if not _room_for_a_segment():
                 return None
             segment = launch.new_segment = _Segment()
         region = segment.append(raw)
@@ -289,7 +291,7 @@ def _region(raw: "memoryview", root: "Any", launch: _Launch, popen: "Any") -> "O
     return region
 
 
-def _room_for_a_segment(popen: "Any") -> bool:
+def _room_for_a_segment() -> bool:
     # Each segment holds a descriptor in the parent while a child launched with it lives:
     # leave the program most of its descriptors (a quarter of the limit, at least 64).
     if len(_live_segments) >= MAX_LIVE_SEGMENTS:
@@ -298,11 +300,12 @@ def _room_for_a_segment(popen: "Any") -> bool:
         import resource
 
         limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if limit == resource.RLIM_INFINITY:
+            return True
         in_use = len(os.listdir("/proc/self/fd"))
     except (ImportError, OSError, ValueError):
         return True
-    spare = max(64, limit // 4) if limit != resource.RLIM_INFINITY else 64
-    if limit != resource.RLIM_INFINITY and limit - in_use < spare:
+    if limit - in_use < max(64, limit // 4):
         log_decision("arrays through the pipe: %d of %d descriptors in use", in_use, limit)
         return False
     return True
