@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import matrix_pythons
-from support.scripts import SCRIPTS, run_python
+from support.scripts import NATIVE_HANG_SECONDS, SCRIPTS, run_python
 
 FOLDER = SCRIPTS / "shared_buffers"
 SEGMENT = "spawnfix-shared-buffer"
@@ -137,6 +137,19 @@ def test_an_unguarded_scripts_large_globals_arrive_shared(envs, tmp_path, versio
     result = run(env, "unguarded_global.py", [], tmp_path, START_METHOD=method, SPAWNFIX="quiet")
     assert (result.returncode, result.stdout) == (0, reference.stdout), result.output
     assert result.stderr.count("worker arrays shared: True True") == 4, result.output
+    # Natively the script cannot run under this method: every worker re-runs its top level
+    # and dies at set_start_method while the pool replaces them forever (killed), or (a
+    # 3.14 fork server imports the script) the fork server dies and so does the program.
+    native = run_python(
+        env.python,
+        [str(FOLDER / "unguarded_global.py")],
+        tmp_path,
+        NATIVE_HANG_SECONDS,
+        START_METHOD=method,
+        SPAWNFIX="0",
+    )
+    assert native.timed_out or native.returncode != 0, native.output
+    assert "RuntimeError" in native.stderr and "[(100.0" not in native.stdout, native.output
 
 
 @pytest.mark.parametrize("how", ["normal", "kill-child", "kill-parent"])
