@@ -162,7 +162,7 @@ def print_medians(medians: Dict[str, float], reference: str, ratio_heading: str)
 
 
 def bar_chart(medians: Dict[str, float], width: int = 40) -> str:
-    """A small text chart of medians (ms), one bar per variant, for the README."""
+    """A small text chart of medians (ms), one bar per variant, for docs/performance.md."""
     longest = max(medians.values())
     label_width = max(len(name) for name in medians)
     rows = []

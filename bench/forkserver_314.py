@@ -5,8 +5,11 @@ second of CPU to import, and a script that imports it and maps over a ``Pool(2)`
 three rounds (fresh workers each round). Variants, interleaved, medians:
 
 - the guarded script under fork and under plain forkserver (``SPAWNFIX=0``);
-- the guarded script under forkserver with spawnfix (3.14's fork server imports the
-  guarded script itself), and with ``SPAWNFIX_WARM=0``;
+- the guarded script under forkserver with spawnfix (it names its method, through a
+  variable: the program's choice, so its fork server is the standard library's, which
+  imports the guarded script itself), and with ``SPAWNFIX_WARM=0``;
+- a guarded script on the default method (it names none), with and without spawnfix
+  (the fork server gets the script's imports and starts ahead of need);
 - the unguarded twin under forkserver with spawnfix (the fork server gets the script's
   imports and starts ahead of need).
 
@@ -56,6 +59,25 @@ if __name__ == "__main__":
             print(sum(pool.map(work, range(8))))
 """
 
+# Guarded, and the default start method (forkserver on 3.14): a program that did not
+# choose its method, so spawnfix may start its fork server ahead of need and give it the
+# script's imports. (GUARDED names its method, through a variable: the program's choice,
+# so its fork server is the standard library's.)
+GUARDED_DEFAULT = """import multiprocessing
+
+import slowpkg
+
+
+def work(x):
+    return x + slowpkg.TABLE % 7
+
+
+if __name__ == "__main__":
+    for _ in range(3):
+        with multiprocessing.Pool(2) as pool:
+            print(sum(pool.map(work, range(8))))
+"""
+
 UNGUARDED = """import multiprocessing
 import os
 
@@ -87,6 +109,7 @@ def main() -> None:
     (folder / "slowpkg" / "__init__.py").write_text(SLOW_PACKAGE.format(items=args.items))
     (folder / "guarded.py").write_text(GUARDED)
     (folder / "unguarded.py").write_text(UNGUARDED)
+    (folder / "guarded_default.py").write_text(GUARDED_DEFAULT)
 
     def run(script: str, method: str, **env_vars: str) -> float:
         return time_command([env.python, script], cwd=folder, START_METHOD=method, **env_vars)
@@ -100,6 +123,10 @@ def main() -> None:
         "guarded, forkserver, with spawnfix, SPAWNFIX_WARM=0": lambda: run(
             "guarded.py", "forkserver", SPAWNFIX_WARM="0"
         ),
+        "guarded, the default method, without spawnfix": lambda: run(
+            "guarded_default.py", "", SPAWNFIX="0"
+        ),
+        "guarded, the default method, with spawnfix": lambda: run("guarded_default.py", ""),
         "unguarded, forkserver, with spawnfix": lambda: run(
             "unguarded.py", "forkserver", SPAWNFIX="quiet"
         ),
@@ -119,9 +146,9 @@ def main() -> None:
     print_medians(medians, "guarded, fork, without spawnfix", "vs fork")
     ratio = (
         medians["unguarded, forkserver, with spawnfix"]
-        / medians["guarded, forkserver, with spawnfix"]
+        / medians["guarded, the default method, with spawnfix"]
     )
-    print(f"\nunguarded vs guarded, both with spawnfix: {ratio:.3f}")
+    print(f"\nunguarded vs guarded on the default method, both with spawnfix: {ratio:.3f}")
     together = medians["two imports of it at once"] / medians["the stand-in's import alone"]
     print(
         f"two imports at once vs one alone: {together:.3f} (what a fork server importing "

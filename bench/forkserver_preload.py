@@ -17,7 +17,7 @@ For scale, ``import torch`` alone and two of them at once: how much a fork serve
 torch beside the parent slows the parent's own import on this machine's cores.
 
 Prints a Markdown table (ratios to fork) and a text chart of the start methods, before
-(preload only, ``SPAWNFIX_WARM=0``) and now, for the README.
+(preload only, ``SPAWNFIX_WARM=0``) and now, for docs/performance.md.
 
 Usage: python bench/forkserver_preload.py [--runs N]   (needs Python 3.11 for torch 2.13.0)
 """

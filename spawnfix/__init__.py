@@ -79,9 +79,10 @@ _NOT_WHILE_BOOTSTRAPPING = ("pool_watchdog:install", "pool_watchdog:install_exec
 # The patches for a program that starts children. A spawned child's own top-level code
 # is never on the stack when it starts a process (it runs the parent's target), so they
 # are useless there and would cost every worker their imports: its re-run of the main
-# script is handled when the parent's plan is unpickled, which installs the patch for
-# grandchildren (spawnfix.rerun). multiprocess and billiard are multiprocessing's forks
-# with the same spawn module.
+# script is handled by the child's start (spawnfix.child_start), which installs the
+# patch for grandchildren at the child's first launch
+# (``install_parent_side_at_first_launch``). multiprocess and billiard are
+# multiprocessing's forks with the same spawn module.
 _PARENT_HOOKS = (
     ("multiprocessing.spawn", "mp_hooks:install"),
     ("multiprocess.spawn", "mp_hooks:install"),
@@ -239,6 +240,20 @@ def _run_failing_open(hook, argument):
             log_decision("post-import hook %r failed and was skipped: %r", hook, error)
         except Exception:
             pass
+
+
+def install_parent_side_at_first_launch(spawn_module):
+    """In a child: install the parent side (``spawnfix.mp_hooks``) on ``spawn_module``
+    when this child first launches a child of its own. Spawned children skip the parent
+    hooks at startup (``_PARENT_HOOKS``): most never start a process."""
+    original = spawn_module.get_preparation_data
+
+    def get_preparation_data(name):
+        spawn_module.get_preparation_data = original
+        _run_failing_open("mp_hooks:install", spawn_module)
+        return spawn_module.get_preparation_data(name)
+
+    spawn_module.get_preparation_data = get_preparation_data
 
 
 def _bootstrapping_child():

@@ -19,37 +19,12 @@ import sys
 
 import spawnfix
 from spawnfix import config, messages
+from spawnfix.run_command import PACKAGE_DIR, run_environment, stub_directory
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Optional
-
-
-PACKAGE_DIR = os.path.dirname(os.path.abspath(spawnfix.__file__))
-
-
-def stub_directory() -> str:
-    """The folder holding the ``sitecustomize`` stub (in the wheel, or in a source tree)."""
-    for candidate in (
-        os.path.join(PACKAGE_DIR, "sitecustomize_stub"),
-        os.path.join(os.path.dirname(PACKAGE_DIR), "sitecustomize_stub"),
-    ):
-        if os.path.isfile(os.path.join(candidate, "sitecustomize.py")):
-            return candidate
-    raise FileNotFoundError("the spawnfix sitecustomize stub is missing from this install")
-
-
-def run_environment(mode: Optional[str], environ: dict[str, str]) -> dict[str, str]:
-    """The environment ``spawnfix run`` gives its command."""
-    env = dict(environ)
-    existing = env.get("PYTHONPATH")
-    stub = stub_directory()
-    env["PYTHONPATH"] = stub + (os.pathsep + existing if existing else "")
-    env["SPAWNFIX_PACKAGE_DIR"] = os.path.dirname(PACKAGE_DIR)
-    if mode is not None:
-        env[config.MODE_VARIABLE] = mode
-    return env
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -202,11 +177,11 @@ def _wandb_note(version: str) -> str:
 
 def children_report(script: str) -> list[str]:
     """Which children ``script`` gets, and why (``spawnfix doctor SCRIPT``)."""
-    from spawnfix import main_script, static_check
+    from spawnfix import running_script, static_check
 
     path = os.path.abspath(script)
     settings = config.current()
-    loaded = main_script.load_script(path) if os.path.isfile(path) else None
+    loaded = running_script.load_script(path) if os.path.isfile(path) else None
     if loaded is None:
         return []
     try:

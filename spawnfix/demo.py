@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 
-from spawnfix.cli import run_environment
+from spawnfix.run_command import run_environment
 
 DEMO_SCRIPT = """\
 import multiprocessing

@@ -94,9 +94,9 @@ QUIET_USER_MODULES = "spawnfix.run_preload:user-modules:quiet"
 def _children_get_fork_values(path: "Optional[str]") -> bool:
     # Whether this fork server's children are a program's written for fork: those of a
     # script the fork server does not import (unguarded, or guarded and withheld).
-    from spawnfix import main_script, mp_hooks
+    from spawnfix import mp_hooks, running_script
 
-    script = main_script.load_script(path)
+    script = running_script.load_script(path)
     if script is None or script.tree is None:
         return False
     return not mp_hooks.fork_server_imports_main(script)
@@ -130,21 +130,21 @@ def program_chose_preload(server: "Any" = None) -> bool:
 
 
 def _script_path(data: "dict[str, Any]") -> "Optional[str]":
-    from spawnfix import main_script
+    from spawnfix import running_script
 
     main_module = sys.modules.get("__main__")
-    path = main_script.rerun_path(main_module, data)
+    path = running_script.rerun_path(main_module, data)
     if path is None and data.get("init_main_from_name") is None:
-        path = main_script.main_script_path(main_module)
+        path = running_script.main_script_path(main_module)
     return path
 
 
 def modules_to_preload(path: "Optional[str]") -> "list[str]":
     """The modules imported by the script's top-level import statements, in order."""
-    from spawnfix import main_script
+    from spawnfix import running_script
 
     # The launch that starts the fork server has usually read the script already.
-    script = main_script.load_script(path)
+    script = running_script.load_script(path)
     if script is None:
         return []
     return imported_modules(script.tree.body)
@@ -173,9 +173,9 @@ CHILD_START_MODULES = {
 def modules_children_import(path: "Optional[str]") -> "list[str]":
     """The modules the script's children will import as they start, by the start calls
     its text names (``CHILD_START_MODULES``), but for those of its own imports."""
-    from spawnfix import main_script
+    from spawnfix import running_script
 
-    script = main_script.load_script(path)
+    script = running_script.load_script(path)
     if script is None:
         return []
     own = modules_to_preload(path)
@@ -316,12 +316,15 @@ def decode_settings(entries: "list[str]") -> "tuple[list[str], Optional[str]]":
 # script with the parent's values, report a pool worker's start): imported once here.
 CHILD_SIDE_MODULES = (
     "spawnfix.child_exit",
+    "spawnfix.child_start",
+    "spawnfix.child_values",
     "spawnfix.effect_guard",
     "spawnfix.global_references",
+    "spawnfix.handoff",
     "spawnfix.inherited_config",
     "spawnfix.main_script",
-    "spawnfix.parent_values",
     "spawnfix.rerun",
+    "spawnfix.running_script",
     "spawnfix.shared_files",
     "spawnfix.startup_reports",
 )
@@ -333,7 +336,7 @@ def _prepare_for_children(main_path: "Optional[str]") -> None:
     try:
         for name in CHILD_SIDE_MODULES:
             __import__(name)
-        from spawnfix.main_script import load_script
+        from spawnfix.running_script import load_script
 
         load_script(main_path)
     except Exception as error:  # fail open: each child does it itself

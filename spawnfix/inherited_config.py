@@ -42,7 +42,8 @@ TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are s
 if TYPE_CHECKING:
     from typing import Any, Optional
 
-PREPARATION_KEY = "spawnfix_inherited_config"
+    from spawnfix.handoff import Handoff
+
 _STYLES = {"PercentStyle": "%", "StrFormatStyle": "{", "StringTemplateStyle": "$"}
 
 
@@ -57,11 +58,11 @@ def note_fork_server_start() -> None:
     _fork_server_environment = dict(os.environ)
 
 
-def add_to_preparation(data: "dict[str, Any]", forkserver: bool) -> None:
-    """Parent: put the configuration snapshot into a child's preparation data."""
+def add_to_preparation(handoff: "Handoff", forkserver: bool) -> None:
+    """Parent: the launch's hand-off gets the configuration snapshot."""
     snapshot = take_snapshot(forkserver)
     if snapshot is not None:
-        data[PREPARATION_KEY] = snapshot
+        handoff.settings = snapshot
 
 
 def take_snapshot(forkserver: bool = False) -> "Optional[ConfigSnapshot]":
@@ -94,7 +95,7 @@ def _changed_warning_filters(warnings: "Any") -> "Optional[list[bytes]]":
 
 
 class ConfigSnapshot:
-    """Travels in the preparation data; unpickling it in the child applies it."""
+    """Travels in the hand-off; the child gets it as ``SentSettings``."""
 
     def __init__(
         self, logging_state: "Optional[dict[str, Any]]", filters: "Any", environment: "Any"
@@ -107,11 +108,32 @@ class ConfigSnapshot:
         # Each part is its own pickle, so that one the child cannot load (a class of the
         # main script) costs only that part.
         parts = (self.logging_state, self.filters)
-        return (_apply_in_child, (*map(_dumps, parts), self.environment))
+        return (SentSettings, (*map(_dumps, parts), self.environment))
 
 
 def _dumps(value: "Any") -> "Optional[bytes]":
     return None if value is None else pickle.dumps(value)
+
+
+class SentSettings:
+    """Child: the parent's settings as they arrive; ``apply`` is a step of the child's
+    start (``spawnfix.child_start``)."""
+
+    __slots__ = ("environment", "filter_bytes", "logging_bytes")
+
+    def __init__(
+        self,
+        logging_bytes: "Optional[bytes]",
+        filter_bytes: "Optional[bytes]",
+        environment: "Any" = None,
+    ) -> None:
+        self.logging_bytes = logging_bytes
+        self.filter_bytes = filter_bytes
+        self.environment = environment
+
+    def apply(self) -> None:
+        """Environment, then warnings filters, then logging."""
+        _apply_in_child(self.logging_bytes, self.filter_bytes, self.environment)
 
 
 def _apply_in_child(

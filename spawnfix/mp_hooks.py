@@ -7,19 +7,22 @@ lets the standard library build the preparation data, then:
 
 1. does nothing unless the child will re-run the main script (``init_main_from_path`` or
    ``init_main_from_name`` in the data; never for ``python -c``, stdin or a REPL);
-2. finds the spawn site (``spawnfix.main_script``) and the other unguarded top-level code
+2. finds the spawn site (``spawnfix.running_script``) and the other unguarded top-level code
    a child would repeat (``set_start_method`` calls, ``wandb.init`` calls seen so far);
 3. if there is nothing a child would trip over, leaves the data alone;
-4. otherwise raises ``UnguardedMainError`` (strict mode), or warns once and adds a
-   ``RerunPlan`` under ``PREPARATION_KEY``; unpickling that plan in the child hands the
-   re-run of the main script to ``spawnfix.rerun``.
+4. otherwise raises ``UnguardedMainError`` (strict mode), or warns once and puts a
+   ``RerunPlan`` into the launch's hand-off (``spawnfix.handoff``), with which the child's
+   start (``spawnfix.child_start``) re-runs the main script (``spawnfix.rerun``);
+5. adds the rest of the hand-off: a pool worker's report pipe, and for a child of a
+   program written for fork the parent's settings and values.
 
 Children are also started from threads (a ``Pool``'s worker-handler thread replaces its
 workers; dask starts its workers from its event-loop thread). The spawn site is then the
-main thread's top-level statement (``spawnfix.main_script``). Once a plan has been sent,
+main thread's top-level statement (``spawnfix.running_script``). Once a plan has been sent,
 every later child gets a plan too, never one that re-runs more of the script than the
 plans before it; and a child that received a plan hands the same plan to its own children
-(``inherit_plan``), so grandchildren re-run the script as safely as children.
+(``spawnfix.child_start.inherited_plan``), so grandchildren
+re-run the script as safely as children.
 
 The same hook serves the forks of multiprocessing with the same ``spawn`` module
 (``multiprocess``, ``billiard``): ``install`` takes whichever spawn module was imported.
@@ -30,7 +33,7 @@ main path is withheld there, so the fork server does not run unguarded code itse
 
 The wrapper is a plain function, not a wrapt proxy: importing wrapt costs 15-60 ms, paid in
 every process that starts a child, which alone is more than the whole budget for a small
-``Pool``. See the README's benchmark section.
+``Pool``. See docs/performance.md.
 """
 
 import os
@@ -46,10 +49,9 @@ if TYPE_CHECKING:
     from typing import Any, Optional
 
     from spawnfix import messages
-    from spawnfix.rerun import RerunPlan
+    from spawnfix.handoff import RerunPlan
 
 
-PREPARATION_KEY = "spawnfix_plan"
 WANDB_INIT = "wandb.init"
 FORKSERVER_PRELOAD_CALL = "ignore"
 
@@ -63,9 +65,6 @@ _patched: "dict[str, tuple[Any, Callable[[str], dict[str, Any]]]]" = {}
 
 # The narrowest plan sent to a child so far; every later child gets at most as much.
 _sent_plan: "Optional[RerunPlan]" = None
-
-# In a child that re-ran the script under a plan: that plan, handed to its own children.
-_inherited_plan: "Optional[RerunPlan]" = None
 
 # Whether a plan was sent because children would trip over unguarded code (not only to
 # give them the parent's values).
@@ -101,10 +100,17 @@ def install(spawn_module: "Any") -> None:
             raise  # strict mode, or the warning turned into an error by a filter
         except Exception as error:  # fail open: the child starts as it would without us
             log_decision("spawn-site check failed, child started unchanged: %r", error)
-        _add_startup_reporter(data, caller)
+        from spawnfix.handoff import KEY
+
+        _add_startup_reporter(data, caller, package)
         start_method = start_method_of_caller(caller_module, data)
         _add_inherited_config(data, name, package, start_method)
         _add_parent_values(data, name, package, start_method)
+        handoff = data.get(KEY)
+        if handoff is not None and not (
+            handoff.plan or handoff.report or handoff.settings or handoff.values
+        ):
+            del data[KEY]  # nothing for the child: it imports nothing of spawnfix's
         return data
 
     get_preparation_data.__wrapped__ = original  # type: ignore[attr-defined]
@@ -155,7 +161,10 @@ def _add_inherited_config(
         if not _child_written_for_fork(data, start_method, package):
             log_decision("logging, warnings and environment left to the child, as natively")
             return
-        inherited_config.add_to_preparation(data, start_method == "forkserver")
+        from spawnfix.handoff import in_preparation
+
+        handoff = in_preparation(data, package)
+        inherited_config.add_to_preparation(handoff, start_method == "forkserver")
     except Exception as error:  # fail open: the child starts unconfigured, as natively
         log_decision("logging/warnings configuration not given to the child: %r", error)
 
@@ -163,7 +172,9 @@ def _add_inherited_config(
 def _child_written_for_fork(data: "dict[str, Any]", start_method: str, package: str) -> bool:
     # A child that re-runs the script under a plan (an unguarded script's), or of a guarded
     # program that did not choose ``start_method``: it gets what a fork child has.
-    return PREPARATION_KEY in data or guarded_children_get_fork_values(start_method, package)
+    from spawnfix.handoff import plan_in
+
+    return plan_in(data) is not None or guarded_children_get_fork_values(start_method, package)
 
 
 def _sends_values() -> bool:
@@ -182,20 +193,25 @@ def _add_parent_values(data: "dict[str, Any]", name: str, package: str, start_me
         return
     try:
         from spawnfix import parent_values
+        from spawnfix.handoff import in_preparation, plan_in
 
-        parent_values.add_to_preparation(data, PREPARATION_KEY in data, package)
+        handoff = in_preparation(data, package)
+        parent_values.add_to_preparation(handoff, plan_in(data) is not None)
     except Exception as error:  # fail open: the child computes its own values
         log_decision("parent values not given to the child: %r", error)
 
 
-def _add_startup_reporter(data: "dict[str, Any]", caller: "Any") -> None:
+def _add_startup_reporter(data: "dict[str, Any]", caller: "Any", package: str) -> None:
     # A Pool worker's launch (popen ``_launch(self, process_obj)``) carries the pool
     # watchdog's report pipe, so that a worker failing before its target runs can say why.
     watchdog = sys.modules.get("spawnfix.pool_watchdog")
     if watchdog is None:
         return
     try:
-        watchdog.add_startup_reporter(data, caller.f_locals.get("process_obj"))
+        from spawnfix.handoff import in_preparation
+
+        process_obj = caller.f_locals.get("process_obj")
+        watchdog.add_startup_reporter(data, in_preparation(data, package), process_obj)
     except Exception as error:  # fail open
         log_decision("pool startup reporter not added: %r", error)
 
@@ -213,15 +229,10 @@ def is_installed() -> bool:
     return bool(_patched)
 
 
-def inherit_plan(spawn_module: "Any", plan: "RerunPlan") -> None:
-    """In a child that received ``plan``: give the same plan to the children it starts.
-
-    A spawned child does not install the parent-side patch at startup (its own top-level
-    code is never a spawn site), so it is installed here, only in children with a plan.
-    """
-    global _inherited_plan
-    _inherited_plan = plan
-    install(spawn_module)
+def _inherited_plan() -> "Optional[RerunPlan]":
+    # In a child that re-ran the script under a plan: that plan, for its own children.
+    child_start = sys.modules.get("spawnfix.child_start")
+    return None if child_start is None else child_start.inherited_plan
 
 
 def record_call(line: int, what: str) -> None:
@@ -248,13 +259,14 @@ def prepare_child_data(
     data: "dict[str, Any]", name: str, start_method: str, package: str = "multiprocessing"
 ) -> None:
     """Inspect the spawn site and add a re-run plan to ``data`` where the child needs one."""
-    if _inherited_plan is not None:
-        _attach_plan(data, name, _inherited_plan, package, "inherited")
+    inherited = _inherited_plan()
+    if inherited is not None:
+        _attach_plan(data, name, inherited, package, "inherited")
         return
-    from spawnfix import main_script
+    from spawnfix import main_script, running_script
 
     main_module = sys.modules.get("__main__")
-    path = main_script.rerun_path(main_module, data)
+    path = running_script.rerun_path(main_module, data)
     if path is None:
         return  # the child re-runs nothing: python -c, a REPL, pkg/__main__.py
     if name == FORKSERVER_PRELOAD_CALL and starting_ahead_of_need:
@@ -273,11 +285,11 @@ def prepare_child_data(
         main_module, path, data, name, package, start_method
     ):
         return
-    script = main_script.load_script(path)
+    script = running_script.load_script(path)
     if script is None:
         log_decision("main script has no analysable source; child started unchanged")
         return
-    site = main_script.find_spawn_site(main_module, script)
+    site = running_script.find_spawn_site(main_module, script)
     statement = site.statement if site is not None and site.unguarded else None
     before = statement.first_line if statement is not None else None
     start_method_lines = script.unguarded_start_method_calls(before)
@@ -326,7 +338,7 @@ def prepare_child_data(
     if mode.warns:
         warn_once("launch", findings.warning(), script.path, findings.first_line)
     if needs_plan or _sent_plan is not None:
-        from spawnfix.rerun import RerunPlan
+        from spawnfix.handoff import RerunPlan
 
         plan = RerunPlan.for_statement(script, statement) if needs_plan else None
         _attach_plan(data, name, plan or _sent_plan, package, "new")
@@ -341,13 +353,13 @@ def _plan_for_guarded_text(
     start_method: str,
 ) -> bool:
     # The common guarded launch, decided from the script's text without parsing it
-    # (main_script.source_if_site_in_main_guard): what the parse would decide for a
+    # (running_script.source_if_site_in_main_guard): what the parse would decide for a
     # guarded site with no unguarded set_start_method or wandb.init calls. False: parse.
-    from spawnfix import main_script
+    from spawnfix import main_script, running_script
 
     if any(what == WANDB_INIT for _, what in _observed_calls):
         return False
-    source = main_script.source_if_site_in_main_guard(main_module, path)
+    source = running_script.source_if_site_in_main_guard(main_module, path)
     if source is None:
         return False
     log_decision("spawn site inside the main guard of %s (read from the text)", path)
@@ -366,7 +378,7 @@ def _attach_guarded_plan(
     if _repair_plan_sent and _sent_plan is not None:
         _attach_plan(data, name, _sent_plan, package, "as sent before")
     elif _sends_values() and guarded_children_get_fork_values(start_method, package):
-        from spawnfix.rerun import RerunPlan
+        from spawnfix.handoff import RerunPlan
 
         plan = RerunPlan(path, digest, None, None)
         _attach_plan(data, name, plan, package, "for the parent's values")
@@ -403,7 +415,7 @@ def keeps_guarded_main_in_fork_server(script: "Any", ahead_of_need: bool = False
     needs the ``sys.argv`` of the first child's start, so it can start ahead of need
     (``spawnfix.warm_forkserver``).
     """
-    if _repair_plan_sent or _inherited_plan is not None:
+    if _repair_plan_sent or _inherited_plan() is not None:
         return False
     if not _sends_values() or not config.current().preload:
         return True
@@ -446,8 +458,10 @@ def _attach_plan(
         _withhold_main_from_fork_server(data, plan.path)
         return
     _sent_plan = plan.narrowest(_sent_plan)
-    data[PREPARATION_KEY] = _sent_plan.for_package(package)
-    log_decision("child gets a re-run plan (%s): %r", origin, data[PREPARATION_KEY])
+    from spawnfix.handoff import in_preparation
+
+    plan = in_preparation(data, package).plan = _sent_plan.for_package(package)
+    log_decision("child gets a re-run plan (%s): %r", origin, plan)
 
 
 def _dynamically_guarded(site: "Any") -> bool:

@@ -10,7 +10,7 @@ the workers run:
   carries the read and write ends of a pipe (one per pool); the standard library hands it
   to every worker as it would hand the user's initializer. ``multiprocessing.pool.worker``
   becomes ``watched_worker``, and each worker launch gets a ``StartupReporter`` in its
-  preparation data (``add_startup_reporter``, called by ``spawnfix.mp_hooks``).
+  hand-off (``add_startup_reporter``, called by ``spawnfix.mp_hooks``).
 - ``Pool._maintain_pool`` (the worker-handler thread, woken by every worker exit): when
   ``STARTUP_DEATHS_TO_STOP`` workers have died of a failure that every replacement meets
   again (before the user's code ran: re-running the main script, unpickling the process
@@ -35,7 +35,6 @@ import sys
 from spawnfix.diagnostics import log_decision
 from spawnfix.startup_reports import (
     PHASE_INITIALIZER,
-    PREPARATION_KEY,
     STARTED,
     StartupReporter,
     StartupWatch,
@@ -46,6 +45,8 @@ TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are s
 if TYPE_CHECKING:
     from typing import Any, Optional
 
+    from spawnfix.handoff import Handoff
+
 # Three workers in a row: one early death can be a one-off (a file read while another
 # process rewrites it), two can still be chance on a loaded machine; three deaths with no
 # worker ever getting going is the same failure repeating, reached within seconds.
@@ -55,13 +56,14 @@ STARTUP_DEATHS_TO_STOP = 3
 _patched: "dict[str, Any]" = {}
 
 
-def add_startup_reporter(data: "dict[str, Any]", process_obj: "Any") -> None:
-    """Parent: if ``process_obj`` is a watched pool worker, add a ``StartupReporter`` to
-    its preparation data (called from the ``get_preparation_data`` hook)."""
+def add_startup_reporter(data: "dict[str, Any]", handoff: "Handoff", process_obj: "Any") -> None:
+    """Parent: if ``process_obj`` is a watched pool worker, its hand-off gets a
+    ``StartupReporter`` (called from the ``get_preparation_data`` hook with the launch's
+    preparation ``data``)."""
     for argument in getattr(process_obj, "_args", ()) or ():
         if isinstance(argument, StartupWatch):
             main = data.get("init_main_from_path") or _module_origin(data)
-            data[PREPARATION_KEY] = StartupReporter(argument.writer, main)
+            handoff.report = StartupReporter(argument.writer, main)
             return
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 # modules are multiprocessing's; its forks (multiprocess, billiard) are checked likewise.
 EXPECTED = {
     "multiprocessing.spawn:get_preparation_data": ("name",),
+    "multiprocessing.spawn:prepare": ("data",),
     "multiprocessing.spawn:_fixup_main_from_path": ("main_path",),
     "multiprocessing.spawn:_fixup_main_from_name": ("mod_name",),
     "multiprocessing.pool:worker": (

@@ -1,14 +1,13 @@
-"""Child side of the multiprocessing repair: re-run the main script under control.
+"""Child: re-run the main script under control (step 5 of ``spawnfix.child_start``).
 
-The parent sends a ``RerunPlan`` inside the preparation data. Unpickling it in the child
-(``spawn._main``, before ``spawn.prepare``) calls ``_arrive_in_child``, which takes over
-``spawn._fixup_main_from_path`` / ``_fixup_main_from_name`` for this one call and hands the
-plan on to the child's own children (``spawnfix.mp_hooks.inherit_plan``, at the child's
-first launch of its own). Everything else ``prepare`` does (name, authkey, ``sys.path``,
+The parent sends a ``RerunPlan`` (``spawnfix.handoff``) in the child's hand-off. The
+child's start calls ``take_over_main_fixup``, which takes over
+``spawn._fixup_main_from_path`` / ``_fixup_main_from_name`` for the one call that
+``spawn.prepare`` makes. Everything else ``prepare`` does (name, authkey, ``sys.path``,
 ``sys.argv``, working directory, start method) stays the standard library's. Children that
-get no plan never import this module's machinery, so they pay nothing. The same applies
-to the ``multiprocess`` and ``billiard`` forks of multiprocessing: the plan names the
-package whose ``spawn`` module prepares it.
+get no plan never import this module, so they pay nothing. The same applies to the
+``multiprocess`` and ``billiard`` forks of multiprocessing: the plan names the package
+whose ``spawn`` module prepares it.
 
 ``rerun_main_until`` then runs the main script as ``__mp_main__`` the way ``runpy`` would
 (same ``__file__``, ``__spec__``, ``sys.argv[0]``, module registration, and tracebacks
@@ -42,73 +41,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any, Optional
 
-    from spawnfix.parent_values import ChildValues
+    from spawnfix.child_values import ChildValues
+    from spawnfix.handoff import RerunPlan
 
 DEFAULT_PACKAGE = "multiprocessing"
-
-
-class RerunPlan:
-    """What the child needs to re-run the main script safely; pickled with the prep data.
-
-    ``statement_count`` is how many top-level statements the child may run (None: all of
-    them, stopping at the first process start). Only standard types travel: the child
-    unpickles the plan before ``__main__`` exists.
-    """
-
-    __slots__ = ("digest", "package", "path", "site_line", "statement_count")
-
-    def __init__(
-        self,
-        path: str,
-        digest: str,
-        statement_count: "Optional[int]",
-        site_line: "Optional[int]",
-        package: str = DEFAULT_PACKAGE,
-    ) -> None:
-        self.path = path
-        self.digest = digest
-        self.statement_count = statement_count
-        self.site_line = site_line
-        self.package = package
-
-    @classmethod
-    def for_statement(cls, script: "Any", statement: "Any") -> "RerunPlan":
-        """Plan for a spawn site: a simple statement is never run, a compound one is run
-        up to its first process start; nothing after the site runs. No site: run all."""
-        if statement is None:
-            return cls(script.path, script.digest, None, None)
-        count = statement.index if statement.kind == "simple" else statement.index + 1
-        return cls(script.path, script.digest, count, statement.first_line)
-
-    def narrowest(self, other: "Optional[RerunPlan]") -> "RerunPlan":
-        """The plan that runs fewer statements: a later child never re-runs more of the
-        script than an earlier one was allowed to."""
-        if other is None or other.path != self.path:
-            return self
-        if other.statement_count is None:
-            return self
-        if self.statement_count is None or other.statement_count < self.statement_count:
-            return other
-        return self
-
-    def for_package(self, package: str) -> "RerunPlan":
-        """The same plan, for children prepared by ``package`` (``multiprocess``...)."""
-        if package == self.package:
-            return self
-        return RerunPlan(self.path, self.digest, self.statement_count, self.site_line, package)
-
-    def __reduce__(self) -> "Any":
-        fields = (self.path, self.digest, self.statement_count, self.site_line, self.package)
-        return (_arrive_in_child, fields)
-
-    def __repr__(self) -> str:
-        if self.statement_count is None:
-            where = "run every statement until the first process start"
-        elif self.site_line is None:
-            where = f"run {self.statement_count} statements"
-        else:
-            where = f"run {self.statement_count} statements (spawn site at line {self.site_line})"
-        return f"RerunPlan({self.path!r}, {where}, {self.package})"
 
 
 class RerunStopped(SystemExit):
@@ -120,53 +56,30 @@ class RerunStopped(SystemExit):
     """
 
 
-def _arrive_in_child(
-    path: str,
-    digest: str,
-    statement_count: "Optional[int]",
-    site_line: "Optional[int]",
-    package: str = DEFAULT_PACKAGE,
-) -> "RerunPlan":
-    """Unpickling hook: runs in the child while the preparation data is loaded."""
-    plan = RerunPlan(path, digest, statement_count, site_line, package)
-    spawn = sys.modules.get(f"{package}.spawn")
-    if spawn is not None:
-        take_over_main_fixup(spawn, plan)
-        _inherit_at_first_launch(spawn, plan)
-    return plan
-
-
-def _inherit_at_first_launch(spawn: "Any", plan: "RerunPlan") -> None:
-    # The plan goes on to this child's own children (spawnfix.mp_hooks.inherit_plan), but
-    # most workers never start one: the parent-side machinery is imported at the child's
-    # first launch, not by every worker as it starts.
-    original = spawn.get_preparation_data
-
-    def get_preparation_data(name: str) -> "Any":
-        spawn.get_preparation_data = original
-        try:
-            from spawnfix import mp_hooks
-
-            mp_hooks.inherit_plan(spawn, plan)
-        except Exception as error:  # fail open: the grandchild starts as it would natively
-            log_decision("plan not handed on to the child's children: %r", error)
-        return spawn.get_preparation_data(name)
-
-    spawn.get_preparation_data = get_preparation_data
-
-
-def take_over_main_fixup(spawn: "Any", plan: "RerunPlan") -> None:
-    """Replace the main-module fix-up of ``spawn.prepare`` for its next (only) call."""
+def announce(spawn: "Any") -> bool:
+    """Whether ``spawn``'s main-module fix-up can be taken over (its parameters are the
+    ones expected); if so the re-run is announced (``effect_guard.expect_rerun``), so that
+    a file the child's start opens before it (a logging handler's) stays silent until
+    the re-run has ended."""
     from spawnfix.private_api import expects
 
     if not (
         expects(spawn._fixup_main_from_path, "multiprocessing.spawn:_fixup_main_from_path")
         and expects(spawn._fixup_main_from_name, "multiprocessing.spawn:_fixup_main_from_name")
     ):
-        return
+        return False
     from spawnfix import effect_guard
 
     effect_guard.expect_rerun()
+    return True
+
+
+def take_over_main_fixup(
+    spawn: "Any", plan: "RerunPlan", values: "Optional[ChildValues]" = None
+) -> None:
+    """Replace the main-module fix-up of ``spawn.prepare`` for its next (only) call: the
+    re-run under ``plan``, binding the parent's ``values`` (``spawnfix.child_values``).
+    ``announce`` said it can."""
     original_from_path = spawn._fixup_main_from_path
     original_from_name = spawn._fixup_main_from_name
 
@@ -176,11 +89,11 @@ def take_over_main_fixup(spawn: "Any", plan: "RerunPlan") -> None:
 
     def fixup_main_from_path(main_path: str) -> None:
         restore()
-        rerun_main_from_path(spawn, plan, main_path, original_from_path)
+        rerun_main_from_path(spawn, plan, main_path, original_from_path, values)
 
     def fixup_main_from_name(mod_name: str) -> None:
         restore()
-        rerun_main_from_name(spawn, plan, mod_name, original_from_name)
+        rerun_main_from_name(spawn, plan, mod_name, original_from_name, values)
 
     spawn._fixup_main_from_path = fixup_main_from_path
     spawn._fixup_main_from_name = fixup_main_from_name
@@ -188,16 +101,20 @@ def take_over_main_fixup(spawn: "Any", plan: "RerunPlan") -> None:
 
 
 def rerun_main_from_path(
-    spawn: "Any", plan: "RerunPlan", main_path: str, original: "Callable[[str], None]"
+    spawn: "Any",
+    plan: "RerunPlan",
+    main_path: str,
+    original: "Callable[[str], None]",
+    values: "Optional[ChildValues]" = None,
 ) -> None:
     """Controlled twin of ``spawn._fixup_main_from_path`` (``runpy.run_path`` semantics)."""
-    # No plan is ever sent for what spawn.prepare skips (main_script.rerun_path); a main
+    # No plan is ever sent for what spawn.prepare skips (running_script.rerun_path); a main
     # already in place (fork server preload) or a non-source file is left to the stdlib.
     current_main = sys.modules["__main__"]
     if getattr(current_main, "__file__", None) == main_path or not main_path.endswith(".py"):
         _rerun_by_stdlib(plan, original, main_path)
         if getattr(current_main, "__file__", None) == main_path:
-            _bind_onto_preloaded_main(plan, current_main)
+            _bind_onto_preloaded_main(current_main, values)
         return
     module_globals = {
         "__name__": "__mp_main__",
@@ -208,19 +125,23 @@ def rerun_main_from_path(
         "__package__": "",
         "__spec__": None,
     }
-    namespace = rerun_main_until(plan, main_path, module_globals)
+    namespace = rerun_main_until(plan, main_path, module_globals, values)
     _install_as_main(spawn, namespace)
 
 
 def rerun_main_from_name(
-    spawn: "Any", plan: "RerunPlan", mod_name: str, original: "Callable[[str], None]"
+    spawn: "Any",
+    plan: "RerunPlan",
+    mod_name: str,
+    original: "Callable[[str], None]",
+    values: "Optional[ChildValues]" = None,
 ) -> None:
     """Controlled twin of ``spawn._fixup_main_from_name`` (``runpy.run_module`` semantics)."""
     import importlib.util
 
     current_main = sys.modules["__main__"]
     if getattr(current_main.__spec__, "name", None) == mod_name:
-        _bind_onto_preloaded_main(plan, current_main)
+        _bind_onto_preloaded_main(current_main, values)
         return
     spec = importlib.util.find_spec(mod_name)
     origin = getattr(spec, "origin", None)
@@ -236,15 +157,14 @@ def rerun_main_from_name(
         "__package__": spec.parent,
         "__spec__": spec,
     }
-    namespace = rerun_main_until(plan, origin, module_globals)
+    namespace = rerun_main_until(plan, origin, module_globals, values)
     _install_as_main(spawn, namespace)
 
 
-def _bind_onto_preloaded_main(plan: "RerunPlan", main_module: "Any") -> None:
+def _bind_onto_preloaded_main(main_module: "Any", values: "Optional[ChildValues]") -> None:
     # The fork server imported the main script (3.13.8+/3.14): the child gets the parent's
     # values on top of it. runpy ran the script in a temporary module whose dictionary
     # the functions keep as their globals, a copy of which became __main__: both get them.
-    values = _values_for(plan)
     if values is None:
         return
     namespace = vars(main_module)
@@ -270,7 +190,7 @@ def _redefine_as_in_parent(values: "ChildValues", scope: "dict[str, Any]") -> "l
     import _ast
 
     from spawnfix.effect_guard import refusing_effects
-    from spawnfix.main_script import load_script
+    from spawnfix.running_script import load_script
 
     wrong = {
         name: line
@@ -309,7 +229,10 @@ def _rerun_by_stdlib(plan: "RerunPlan", original: "Callable[[str], None]", main:
 
 
 def rerun_main_until(
-    plan: "RerunPlan", path: str, module_globals: "dict[str, Any]"
+    plan: "RerunPlan",
+    path: str,
+    module_globals: "dict[str, Any]",
+    values: "Optional[ChildValues]" = None,
 ) -> "dict[str, Any]":
     """Run the main script in ``module_globals`` as far as the plan allows; return them.
 
@@ -318,7 +241,8 @@ def rerun_main_until(
     """
     import types
 
-    from spawnfix.main_script import observes_its_module_name, source_and_tree
+    from spawnfix.main_script import observes_its_module_name
+    from spawnfix.running_script import source_and_tree
 
     source, tree = source_and_tree(path)  # a fork server of spawnfix's has read it once
     statements = _statements_to_run(plan, source, tree.body, path)
@@ -329,7 +253,6 @@ def rerun_main_until(
     sys.modules["__mp_main__"] = temp_module
     if sys.argv:
         sys.argv[0] = path
-    values = _values_for(plan)
     if values is not None and statements and _is_bare_site(statements[-1], plan):
         log_decision("the spawn site at line %d defines nothing: not entered", plan.site_line)
         statements = statements[:-1]
@@ -390,13 +313,6 @@ def _statements_to_run(
         where = f"stopping before line {stop.lineno}" if stop is not None else "all of them"
         log_decision("re-running %s: %d top-level statements, %s", path, len(body), where)
     return body
-
-
-def _values_for(plan: "RerunPlan") -> "Optional[ChildValues]":
-    # The parent's values come with the plan (multiprocessing, multiprocess, billiard).
-    from spawnfix import parent_values
-
-    return parent_values.received()
 
 
 def run_statements(

@@ -8,7 +8,7 @@ deaths and stops the pool, is ``spawnfix.pool_watchdog``.
 - ``StartupWatch`` wraps the pool's initializer and carries the pool's report pipe;
 - ``watched_worker`` replaces ``multiprocessing.pool.worker`` and reports when the worker
   received its first message from the pool (it got going), or why it died before that;
-- ``StartupReporter`` travels in the preparation data and installs a ``sys.excepthook``
+- ``StartupReporter`` travels in the hand-off and installs a ``sys.excepthook``
   that reports a failure before the worker function runs (re-running the main script,
   unpickling the process object), then prints as the standard library does.
 """
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 # One message must fit in a single atomic pipe write (PIPE_BUF is at least 512; 4096 on
 # Linux), so that workers writing at once never interleave.
 MESSAGE_LIMIT = 3500
-PREPARATION_KEY = "spawnfix_startup_report"
 
 STARTED = "started"
 FAILED = "failed"
@@ -122,23 +121,29 @@ def describe_failure(
 
 
 class StartupReporter:
-    """Travels in a pool worker's preparation data; unpickling it in the child installs a
-    ``sys.excepthook`` that reports a failure before the worker function runs."""
+    """Travels in a pool worker's hand-off; ``install`` (a step of the child's start,
+    ``spawnfix.child_start``) sets a ``sys.excepthook`` that reports a failure before the
+    worker function runs."""
+
+    __slots__ = ("main_path", "writer")
 
     def __init__(self, writer: "Any", main_path: "Optional[str]") -> None:
         self.writer = writer
         self.main_path = main_path
 
     def __reduce__(self) -> "Any":
-        return (_install_startup_excepthook, (self.writer, self.main_path))
+        return (StartupReporter, (self.writer, self.main_path))
+
+    def install(self) -> None:
+        _install_startup_excepthook(self.writer, self.main_path)
 
 
-# Child: the report pipe received in the preparation data, for the StartupWatch unpickled
-# right after it with the process object.
+# Child: the report pipe received in the hand-off, for the StartupWatch unpickled with
+# the process object.
 _child_writer: "Any" = None
 
 
-def _install_startup_excepthook(writer: "Any", main_path: "Optional[str]") -> "StartupReporter":
+def _install_startup_excepthook(writer: "Any", main_path: "Optional[str]") -> None:
     global _child_writer
     _child_writer = writer
     previous = sys.excepthook
@@ -150,7 +155,6 @@ def _install_startup_excepthook(writer: "Any", main_path: "Optional[str]") -> "S
         previous(kind, error, traceback)
 
     sys.excepthook = report_then_print
-    return StartupReporter(writer, main_path)
 
 
 def watched_worker(

@@ -117,10 +117,11 @@ def _disabled_run(wrapped: "Any", args: "tuple", kwargs: "dict") -> "Any":
 
 
 def _unguarded_call_site() -> "Any":
-    from spawnfix import main_script
+    from spawnfix import running_script
 
     main_module = sys.modules.get("__main__")
-    site = main_script.find_spawn_site(main_module, main_script.load_main_script(main_module))
+    script = running_script.load_main_script(main_module)
+    site = running_script.find_spawn_site(main_module, script)
     return site if site is not None and site.unguarded else None
 
 

@@ -85,13 +85,13 @@ def warm_if_needed(multiprocessing_module: "Any") -> None:
     if FORKSERVER not in multiprocessing_module.get_all_start_methods():
         return
     default_method = _default_method()
-    from spawnfix import main_script
+    from spawnfix import running_script
 
     try:
-        main_script.read_source(path, known=source)  # the parse reads these bytes, not the file
+        running_script.read_source(path, known=source)  # the parse reads these bytes, not the file
     except OSError:  # edited since the program started: no fork server ahead of need
         return
-    script = main_script.load_script(path)
+    script = running_script.load_script(path)
     if script is None or not will_start_forkserver_children(script, default_method):
         return
     if _fork_server_imports_main() and _imports_guarded_main(script):
@@ -349,7 +349,7 @@ def warm_start_enabled() -> bool:
 
 
 def _read(path: str) -> "Optional[bytes]":
-    # Read here, not through spawnfix.main_script: most programs that import
+    # Read here, not through spawnfix.running_script: most programs that import
     # multiprocessing are ruled out by the text test below without that module.
     import io
 

@@ -53,7 +53,7 @@ def test_text_check_agrees_with_the_parse(main_env, tmp_path):
     for script, line, expected in (("guarded_pool.py", 14, "1"), ("guard_in_a_string.py", 15, "0")):
         probe = (
             "import sys; from spawnfix import main_script as m; "
-            "p = sys.argv[1]; t = m._ScriptText(open(p, 'rb').read(), p); "
+            "p = sys.argv[1]; t = m.ScriptText(open(p, 'rb').read(), p); "
             "print(int(t.in_main_guard(int(sys.argv[2]))))"
         )
         path = str(TEXT_GUARD / script)

@@ -197,7 +197,7 @@ def test_activating_twice_is_harmless(main_env, tmp_path):
 
 
 def test_start_entry_point_for_python_3_18_starts_the_watcher(main_env, tmp_path):
-    """The PEP 829 entry point the wheel for Python 3.18+ will ship (README, "Install"):
+    """The PEP 829 entry point the wheel for Python 3.18+ will ship (docs/install.md):
     resolved as site resolves it, it starts the same watcher."""
     code = (
         "import pkgutil, sys\n"

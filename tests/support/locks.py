@@ -92,7 +92,7 @@ def render(minor: str, requirements: list[str], freeze: str) -> str:
     header = [
         f"# Lock of a spawnfix test environment: Python {minor}",
         f"# requirements: {' '.join(sorted(requirements)) or '(none)'}",
-        "# Written with SPAWNFIX_TEST_LOCKS=write (see README, 'Test environments').",
+        "# Written with SPAWNFIX_TEST_LOCKS=write (see CONTRIBUTING.md, 'Test environments').",
     ]
     body = [
         version if "@" in version else f"{name}=={version}"

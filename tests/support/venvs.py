@@ -139,7 +139,7 @@ def check_against_lock(venv: Venv, lock: Path) -> None:
         raise RuntimeError(
             f"the environment {venv.path} differs from its lock {lock}:\n  "
             + "\n  ".join(found)
-            + f"\n(delete {venv.path} to rebuild it, or refresh the lock: README, "
+            + f"\n(delete {venv.path} to rebuild it, or refresh the lock: CONTRIBUTING.md, "
             "'Test environments')"
         )
 
@@ -163,7 +163,7 @@ def cached_env(python: str, requirements: list[str], wheel: Path | None) -> Venv
         if mode != "write":
             raise RuntimeError(
                 f"no lock for Python {minor} with {sorted(requirements)}: {lock} is missing "
-                "(write it with SPAWNFIX_TEST_LOCKS=write: README, 'Test environments')"
+                "(write it with SPAWNFIX_TEST_LOCKS=write: CONTRIBUTING.md, 'Test environments')"
             )
         _write_lock(python, minor, requirements, lock)
     lock_text = lock.read_text()

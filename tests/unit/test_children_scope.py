@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from spawnfix import cli, config, main_script
+from spawnfix import cli, config, running_script
 
 CHOOSES = """import multiprocessing
 def work(x):
@@ -35,7 +35,7 @@ with multiprocessing.Pool(2) as pool:
 def test_named_start_methods(tmp_path, source, names):
     path = tmp_path / "train.py"
     path.write_text(source)
-    assert main_script.load_script(str(path)).named_start_methods == names
+    assert running_script.load_script(str(path)).named_start_methods == names
 
 
 @pytest.fixture

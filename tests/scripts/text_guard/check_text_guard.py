@@ -14,7 +14,7 @@ accepted = 0
 for path in sys.argv[1:]:
     with open(path, "rb") as handle:
         source = handle.read()
-    text = main_script._ScriptText(source, path)
+    text = main_script.ScriptText(source, path)
     script = main_script.MainScript(
         path, source, main_script.describe_statements(main_script.parse_module(source, path))
     )
