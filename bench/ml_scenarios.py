@@ -21,14 +21,8 @@ from guarded_twin import guarded_twin
 
 from support import venvs
 from support.scripts import free_port
+from support.stacks import ML_REQUIREMENTS
 
-# The ML tests' environment (tests/test_ml_stacks.py), whose lock is in tests/locks/.
-ML_REQUIREMENTS = [
-    "torch==2.13.0",
-    "pytorch-lightning==2.6.6",
-    "wandb==0.31.0",
-    "tensorboard==2.21.0",
-]
 SCENARIOS = {
     "DataLoader, 2 spawn workers": ("dataloader", {"START_METHOD": "spawn"}),
     "DataLoader, 2 forkserver workers": ("dataloader", {"START_METHOD": "forkserver"}),

@@ -49,8 +49,8 @@ TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are s
 if TYPE_CHECKING:
     from typing import Any
 
-# The reduction module patched and its originals, for ``uninstall``.
-_patched = {}
+# The replacements made in the reduction module (spawnfix.patching), for ``uninstall``.
+_patched = None
 
 # Whether this process has prepared a spawn or forkserver child (spawnfix.mp_hooks says
 # so): until then an interactive __main__ only has fork children, which inherit it, and
@@ -71,6 +71,7 @@ class _ByValueFailed(Exception):
 
 def install(reduction: "Any") -> None:
     """Wrap ``reduction.ForkingPickler.dumps`` and ``reduction.dump``; idempotent."""
+    global _patched
     if _patched:
         return
     forking_pickler = reduction.ForkingPickler
@@ -126,11 +127,12 @@ def install(reduction: "Any") -> None:
         # pickle it apart first, so that a failed attempt leaves no bytes behind.
         file.write(dumps(_launch_pickler(forking_pickler), obj, protocol))
 
-    dumps.__wrapped__ = original_dumps  # type: ignore[attr-defined]
-    dump.__wrapped__ = original_dump  # type: ignore[attr-defined]
-    forking_pickler.dumps = classmethod(dumps)
-    reduction.dump = dump
-    _patched.update(module=reduction, dumps=original_dumps, dump=original_dump)
+    from spawnfix.patching import Patches
+
+    patches = Patches()
+    patches.replace(forking_pickler, "dumps", classmethod(dumps))
+    patches.replace(reduction, "dump", dump)
+    _patched = patches
 
 
 def install_after_cloudpickle(_cloudpickle: "Any") -> None:
@@ -151,12 +153,8 @@ def note_spawn_launch() -> None:
 
 def uninstall() -> None:
     """Restore ``ForkingPickler.dumps`` and ``reduction.dump``."""
-    if not _patched:
-        return
-    reduction = _patched["module"]
-    reduction.ForkingPickler.dumps = classmethod(_patched["dumps"])
-    reduction.dump = _patched["dump"]
-    _patched.clear()
+    if _patched:
+        _patched.undo()
 
 
 def _launch_pickler(forking_pickler: "Any") -> "Any":

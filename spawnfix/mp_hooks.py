@@ -45,7 +45,6 @@ from spawnfix.errors import UnguardedMainError, UnguardedMainWarning
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from typing import Any, Optional
 
     from spawnfix import messages
@@ -60,8 +59,9 @@ FORKSERVER_PRELOAD_CALL = "ignore"
 _observed_calls: "list[tuple[int, str]]" = []
 
 # Spawn modules patched in this process (multiprocessing.spawn, multiprocess.spawn, ...),
-# by module name, with the original function, for ``uninstall``.
-_patched: "dict[str, tuple[Any, Callable[[str], dict[str, Any]]]]" = {}
+# by module name, and the replacements made (spawnfix.patching), for ``uninstall``.
+_patched: "set[str]" = set()
+_patches: "Any" = None
 
 # The narrowest plan sent to a child so far; every later child gets at most as much.
 _sent_plan: "Optional[RerunPlan]" = None
@@ -113,11 +113,14 @@ def install(spawn_module: "Any") -> None:
             del data[KEY]  # nothing for the child: it imports nothing of spawnfix's
         return data
 
-    get_preparation_data.__wrapped__ = original  # type: ignore[attr-defined]
+    global _patches
+    from spawnfix.patching import Patches
+
     get_preparation_data.__doc__ = original.__doc__
     get_preparation_data.spawnfix_patch = True  # type: ignore[attr-defined]
-    spawn_module.get_preparation_data = get_preparation_data
-    _patched[spawn_module.__name__] = (spawn_module, original)
+    _patches = _patches or Patches()
+    _patches.replace(spawn_module, "get_preparation_data", get_preparation_data)
+    _patched.add(spawn_module.__name__)
     thread_sites.install()
     log_decision("patched %s.get_preparation_data", spawn_module.__name__)
 
@@ -218,9 +221,9 @@ def _add_startup_reporter(data: "dict[str, Any]", caller: "Any", package: str) -
 
 def uninstall() -> None:
     """Restore the original ``get_preparation_data`` in every patched spawn module."""
-    while _patched:
-        _, (spawn_module, original) = _patched.popitem()
-        spawn_module.get_preparation_data = original
+    if _patches:
+        _patches.undo()
+    _patched.clear()
     thread_sites.uninstall()
 
 

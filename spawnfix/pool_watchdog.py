@@ -52,8 +52,10 @@ if TYPE_CHECKING:
 # worker ever getting going is the same failure repeating, reached within seconds.
 STARTUP_DEATHS_TO_STOP = 3
 
-# The pool module patched and the originals replaced there, for ``uninstall``.
-_patched: "dict[str, Any]" = {}
+# The replacements made in the pool module and for executors (spawnfix.patching), for
+# ``uninstall`` and ``uninstall_executor``.
+_patched: "Any" = None
+_executor_patched: "Any" = None
 
 
 def add_startup_reporter(data: "dict[str, Any]", handoff: "Handoff", process_obj: "Any") -> None:
@@ -77,6 +79,7 @@ def _module_origin(data: "dict[str, Any]") -> "Optional[str]":
 
 def install(pool_module: "Any") -> None:
     """Patch ``pool_module`` (``multiprocessing.pool``); a second call is a no-op."""
+    global _patched
     if _patched:
         return
     from spawnfix.private_api import expects
@@ -92,7 +95,6 @@ def install(pool_module: "Any") -> None:
     original_init = pool_class.__init__
     original_maintain = pool_class.__dict__["_maintain_pool"].__func__
     original_check_running = pool_class._check_running
-    original_worker = pool_module.worker
 
     def __init__(
         self: "Any", processes: "Any" = None, initializer: "Any" = None, *args: "Any", **kw: "Any"
@@ -138,36 +140,23 @@ def install(pool_module: "Any") -> None:
             raise error
         original_check_running(self)
 
-    __init__.__wrapped__ = original_init  # type: ignore[attr-defined]
-    _check_running.__wrapped__ = original_check_running  # type: ignore[attr-defined]
-    pool_class.__init__ = __init__
-    pool_class._maintain_pool = staticmethod(_maintain_pool)
-    pool_class._check_running = _check_running
-    # The worker function travels by reference (spawnfix.pool_watchdog.watched_worker);
+    from spawnfix.patching import Patches
+
+    patches = Patches()
+    patches.replace(pool_class, "__init__", __init__)
+    patches.replace(pool_class, "_maintain_pool", staticmethod(_maintain_pool))
+    patches.replace(pool_class, "_check_running", _check_running)
+    # The worker function travels by reference (spawnfix.startup_reports.watched_worker);
     # __wrapped__ lets the child reach the standard library's function.
-    watched_worker.__wrapped__ = original_worker  # type: ignore[attr-defined]
-    pool_module.worker = watched_worker
-    _patched.update(
-        module=pool_module,
-        init=original_init,
-        original_maintain=original_maintain,
-        check_running=original_check_running,
-        worker=original_worker,
-    )
+    patches.replace(pool_module, "worker", watched_worker)
+    _patched = patches
     log_decision("patched %s.Pool (startup watchdog)", pool_module.__name__)
 
 
 def uninstall() -> None:
     """Restore ``Pool.__init__``, ``_maintain_pool``, ``_check_running`` and ``worker``."""
-    if not _patched:
-        return
-    pool_module = _patched["module"]
-    pool_class = pool_module.Pool
-    pool_class.__init__ = _patched["init"]
-    pool_class._maintain_pool = staticmethod(_patched["original_maintain"])
-    pool_class._check_running = _patched["check_running"]
-    pool_module.worker = _patched["worker"]
-    _patched.clear()
+    if _patched:
+        _patched.undo()
 
 
 def replace_dead_workers(
@@ -326,13 +315,13 @@ def _fail_pending_calls(pool: "Any", error: "BaseException") -> None:
 # the worker's exception. The same StartupWatch carries it to the parent.
 
 # The process module patched and the originals replaced there, for ``uninstall_executor``.
-_executor_patched: "dict[str, Any]" = {}
 
 
 def install_executor(process_module: "Any") -> None:
     """Patch ``concurrent.futures.process`` so that ``BrokenProcessPool`` gets the
     worker's startup exception as its ``__cause__`` (Python 3.9+; 3.8 has no manager
     class to patch and is left alone). A second call is a no-op."""
+    global _executor_patched
     manager_class = getattr(process_module, "_ExecutorManagerThread", None)
     if _executor_patched or manager_class is None:
         return
@@ -369,26 +358,19 @@ def install_executor(process_module: "Any") -> None:
             if ours:
                 _name_cause_in_broken_message(self.executor_reference, ours)
 
-    __init__.__wrapped__ = original_init  # type: ignore[attr-defined]
-    terminate_broken.__wrapped__ = original_terminate_broken  # type: ignore[attr-defined]
-    executor_class.__init__ = __init__
-    manager_class.terminate_broken = terminate_broken
-    _executor_patched.update(
-        executor=executor_class,
-        init=original_init,
-        manager=manager_class,
-        terminate_broken=original_terminate_broken,
-    )
+    from spawnfix.patching import Patches
+
+    patches = Patches()
+    patches.replace(executor_class, "__init__", __init__)
+    patches.replace(manager_class, "terminate_broken", terminate_broken)
+    _executor_patched = patches
     log_decision("patched %s.ProcessPoolExecutor (startup reports)", process_module.__name__)
 
 
 def uninstall_executor() -> None:
     """Restore ``ProcessPoolExecutor.__init__`` and ``terminate_broken``."""
-    if not _executor_patched:
-        return
-    _executor_patched["executor"].__init__ = _executor_patched["init"]
-    _executor_patched["manager"].terminate_broken = _executor_patched["terminate_broken"]
-    _executor_patched.clear()
+    if _executor_patched:
+        _executor_patched.undo()
 
 
 def _name_cause_before_futures_fail(manager: "Any", cause: "list[str]") -> "list[Any]":

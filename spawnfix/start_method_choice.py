@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 # The start methods named so far in this process, by package (multiprocessing, its forks).
 _chosen: "dict[str, set[str]]" = {}
-# Packages patched here, with the originals, for ``uninstall``.
-_patched: "dict[str, tuple[Any, Any, dict[str, Any]]]" = {}
+# Packages patched here, with their replacements (spawnfix.patching), for ``uninstall``.
+_patched: "dict[str, Any]" = {}
 
 
 def install(package_module: "Any") -> None:
@@ -47,13 +47,6 @@ def install(package_module: "Any") -> None:
     ):
         return
     chosen = _chosen.setdefault(package, set())
-    originals = {
-        "base_get_context": context.BaseContext.get_context,
-        "default_get_context": context.DefaultContext.get_context,
-        "default_set_start_method": context.DefaultContext.set_start_method,
-        "get_context": getattr(package_module, "get_context", None),
-        "set_start_method": getattr(package_module, "set_start_method", None),
-    }
 
     def recording(original: "Any") -> "Any":
         def named(self: "Any", method: "Any" = None, *args: "Any", **kwargs: "Any") -> "Any":
@@ -61,34 +54,33 @@ def install(package_module: "Any") -> None:
                 chosen.add(method)
             return original(self, method, *args, **kwargs)
 
-        named.__wrapped__ = original  # type: ignore[attr-defined]
         named.__name__ = original.__name__
         named.__doc__ = original.__doc__
         return named
 
-    context.BaseContext.get_context = recording(originals["base_get_context"])
-    context.DefaultContext.get_context = recording(originals["default_get_context"])
-    context.DefaultContext.set_start_method = recording(originals["default_set_start_method"])
+    from spawnfix.patching import Patches
+
+    patches = Patches()
+    for owner, name in (
+        (context.BaseContext, "get_context"),
+        (context.DefaultContext, "get_context"),
+        (context.DefaultContext, "set_start_method"),
+    ):
+        patches.replace(owner, name, recording(getattr(owner, name)))
     # ``multiprocessing.get_context`` is the default context's bound method, taken when
     # the package was imported: bound again to see the wrappers.
     default = context._default_context
-    if originals["get_context"] is not None:
-        package_module.get_context = default.get_context
-    if originals["set_start_method"] is not None:
-        package_module.set_start_method = default.set_start_method
-    _patched[package] = (package_module, context, originals)
+    for name in ("get_context", "set_start_method"):
+        if getattr(package_module, name, None) is not None:
+            patches.replace(package_module, name, getattr(default, name), wraps=False)
+    _patched[package] = patches
 
 
 def uninstall() -> None:
     """Put every original back."""
     while _patched:
-        _, (package_module, context, originals) = _patched.popitem()
-        context.BaseContext.get_context = originals["base_get_context"]
-        context.DefaultContext.get_context = originals["default_get_context"]
-        context.DefaultContext.set_start_method = originals["default_set_start_method"]
-        for name in ("get_context", "set_start_method"):
-            if originals[name] is not None:
-                setattr(package_module, name, originals[name])
+        _, patches = _patched.popitem()
+        patches.undo()
 
 
 def chose(method: str, package: str = "multiprocessing") -> bool:

@@ -25,17 +25,19 @@ if TYPE_CHECKING:
 # The attribute set on each thread started from the main script's top-level code.
 ORIGIN_ATTRIBUTE = "_spawnfix_started_at_line"
 
-# The original ``threading.Thread.start`` while the wrapper is installed, for ``uninstall``.
-_original_start: "Any" = None
+# ``threading.Thread.start`` replaced (spawnfix.patching), for ``uninstall``.
+_patches: "Any" = None
 
 
 def install(_package: "Any" = None) -> None:
     """Wrap ``threading.Thread.start`` to record where each thread came from (idempotent);
     the startup hook calls it when a multiprocessing package is imported."""
-    global _original_start
-    if _original_start is not None:
+    global _patches
+    if _patches:
         return
     import threading
+
+    from spawnfix.patching import Patches
 
     original = threading.Thread.start
 
@@ -48,20 +50,14 @@ def install(_package: "Any" = None) -> None:
             pass
         original(self)
 
-    start.__wrapped__ = original  # type: ignore[attr-defined]
-    threading.Thread.start = start  # type: ignore[method-assign]
-    _original_start = original
+    _patches = Patches()
+    _patches.replace(threading.Thread, "start", start)
 
 
 def uninstall() -> None:
     """Put the original ``threading.Thread.start`` back."""
-    global _original_start
-    if _original_start is None:
-        return
-    import threading
-
-    threading.Thread.start = _original_start  # type: ignore[method-assign]
-    _original_start = None
+    if _patches:
+        _patches.undo()
 
 
 def origin_of_new_thread() -> "Optional[int]":

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import matrix_pythons
-from corpus_runs import FILE, run_corpus
+from support.corpus import FILE, run_corpus
 from support.scripts import NATIVE_HANG_SECONDS, run_python
 
 FOLDER = "by_value"

@@ -178,8 +178,7 @@ OTHER_ENVIRONMENTS = {
 def test_fixed_library_script_runs_without_spawnfix(fix_env, envs, scripts, tmp_path, script):
     """The same for the dask, multiprocess, billiard and torch scripts, each run in its
     own pinned environment (the Lightning ones, 10 s a run, are only checked)."""
-    from test_field_libraries import REQUIREMENTS as LIBRARIES
-    from test_ml_stacks import ML_PYTHON, ML_REQUIREMENTS
+    from support.stacks import LIBRARIES, ML_PYTHON, ML_REQUIREMENTS
 
     requirements = LIBRARIES if OTHER_ENVIRONMENTS[script] == "libraries" else ML_REQUIREMENTS
     env = envs.get(ML_PYTHON, requirements)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import matrix_pythons
-from corpus_runs import FILE, run_corpus
+from support.corpus import FILE, run_corpus
 from support.scripts import NATIVE_HANG_SECONDS
 
 FOLDER = "child_safety"

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import pytest
 
-from corpus_runs import FILE, MODULE, run_corpus
+from support.corpus import FILE, MODULE, run_corpus
 from support.scripts import NATIVE_HANG_SECONDS
+from support.stacks import LIBRARIES, LIBRARIES_PYTHON
 
-REQUIREMENTS = ("distributed==2026.8.0", "multiprocess==0.70.19", "billiard==4.3.2")
-VERSION = "3.11"
+REQUIREMENTS = LIBRARIES
+VERSION = LIBRARIES_PYTHON
 FOLDER = "field"
 START_METHODS = ("spawn", "forkserver")
 # script -> (expected stdout, what its native failure shows in stderr)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import matrix_pythons
-from corpus_runs import FILE, MODULE, CorpusRun, run_corpus
+from support.corpus import FILE, MODULE, CorpusRun, run_corpus
 from support.scripts import NATIVE_HANG_SECONDS, free_port
 
 FOLDER = "field"

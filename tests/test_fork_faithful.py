@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from conftest import matrix_pythons
-from corpus_runs import FILE, MODULE, run_corpus
+from support.corpus import FILE, MODULE, run_corpus
 from support.scripts import NATIVE_HANG_SECONDS, SCRIPTS, run_python
 
 FOLDER = "fork_faithful"
@@ -204,9 +204,9 @@ def test_children_of_multiprocessing_forks_get_the_parents_values(envs, tmp_path
     """``multiprocess`` and ``billiard`` (unguarded Pool): the banner once, the parent's
     run id and weights in every worker, the file opened with "w" written once, as under
     fork. Without the values the children redo all three; ``SPAWNFIX=0`` hangs."""
-    from test_field_libraries import REQUIREMENTS, VERSION
+    from support.stacks import LIBRARIES, LIBRARIES_PYTHON
 
-    python = envs.get(VERSION, REQUIREMENTS).python
+    python = envs.get(LIBRARIES_PYTHON, LIBRARIES).python
 
     def seen(method: str, name: str, **env: str) -> dict:
         return observe(python, "library_values", method, tmp_path / name, LIBRARY=library, **env)

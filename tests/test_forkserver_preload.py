@@ -17,8 +17,8 @@ import shutil
 import pytest
 
 from conftest import matrix_pythons
-from corpus_runs import CorpusRun, copy_corpus
-from test_ml_stacks import ML_PYTHON, ML_REQUIREMENTS, MlRun
+from support.corpus import CorpusRun, copy_corpus
+from support.stacks import ML_PYTHON, ML_REQUIREMENTS, MlRun
 
 FOLDER = "preload"
 POOL_OUTPUT = "[0, 1, 4, 9, 16, 25]\n"

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from conftest import matrix_pythons
-from corpus_runs import FILE, run_corpus
 from support import locks, venvs
+from support.corpus import FILE, run_corpus
 from support.scripts import run_python
 
 PROBE = (
@@ -305,7 +305,7 @@ def test_stub_activates_and_chains_to_user_sitecustomize(plain_env, repo, tmp_pa
 
 def test_spawnfix_run_repairs_a_script_in_a_plain_interpreter(main_env, plain_env, tmp_path):
     """`spawnfix run -- python script.py` with an interpreter lacking spawnfix."""
-    from corpus_runs import copy_corpus
+    from support.corpus import copy_corpus
 
     scripts = copy_corpus(tmp_path)
     result = run_python(

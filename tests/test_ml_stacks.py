@@ -11,21 +11,13 @@ synthetic data, no downloads.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from corpus_runs import CorpusRun
-from support.scripts import SCRIPTS, free_port, run_python
+from support.scripts import run_python
+from support.stacks import ML_PYTHON, ML_REQUIREMENTS, MlRun
 
-ML_REQUIREMENTS = (
-    "torch==2.13.0",
-    "pytorch-lightning==2.6.6",
-    "wandb==0.31.0",
-    "tensorboard==2.21.0",
-)
-ML_PYTHON = "3.11"
 REPAIRED = "stops each child's re-run"
 
 
@@ -33,27 +25,6 @@ REPAIRED = "stops each child's re-run"
 def ml_env(envs):
     """The cached environment with torch, Lightning, wandb and spawnfix."""
     return envs.get(ML_PYTHON, ML_REQUIREMENTS)
-
-
-class MlRun(CorpusRun):
-    """One run of ``ml_cases.<case>``: result, markers, wandb run folders."""
-
-    def __init__(self, env, case: str, tmp_path: Path, **variables: str) -> None:
-        work = tmp_path / "work"
-        shutil.copytree(SCRIPTS / "ml_cases", work / "ml_cases")
-        marker_file = tmp_path / "markers.txt"
-        result = run_python(
-            env.python,
-            ["-m", f"ml_cases.{case}"],
-            work,
-            timeout=300,
-            MARKER_FILE=str(marker_file),
-            MASTER_PORT=str(free_port()),
-            **variables,
-        )
-        super().__init__(result, marker_file)
-        wandb_dir = work / "wandb"
-        self.wandb_runs = sorted(wandb_dir.glob("offline-run-*")) if wandb_dir.exists() else []
 
 
 def assert_children_stopped_before_the_site(run: MlRun, parent_events: list[str]) -> None:

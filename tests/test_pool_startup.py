@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import matrix_pythons
-from corpus_runs import FILE, run_corpus
+from support.corpus import FILE, run_corpus
 from support.scripts import NATIVE_HANG_SECONDS
 
 FOLDER = "pool_startup"
@@ -148,7 +148,7 @@ def test_guarded_pool_output_unchanged(main_env, tmp_path):
 @pytest.mark.parametrize("start_method", ("spawn", "forkserver"))
 def test_torch_multiprocessing_pool(envs, tmp_path, start_method):
     """torch.multiprocessing's Pool subclass gets the same fail-fast behaviour."""
-    from test_ml_stacks import ML_PYTHON, ML_REQUIREMENTS
+    from support.stacks import ML_PYTHON, ML_REQUIREMENTS
 
     env = envs.get(ML_PYTHON, ML_REQUIREMENTS)
     run = _run(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from corpus_runs import FILE, MODULE, run_corpus
+from support.corpus import FILE, MODULE, run_corpus
 
 GUARD = 'if __name__ == "__main__":'
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import matrix_pythons
-from corpus_runs import FILE, MODULE, run_corpus
+from support.corpus import FILE, MODULE, run_corpus
 from support.scripts import NATIVE_HANG_SECONDS, run_python
 
 START_METHODS = ("spawn", "forkserver")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus_runs import copy_corpus
+from support.corpus import copy_corpus
 from support.scripts import RUN_TIMEOUT, clean_environment, run_python
 
 FOLDER = "warm_checks"
