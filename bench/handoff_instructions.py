@@ -59,15 +59,11 @@ def wheel_of(source: Path, out: Path) -> Path:
     return wheel
 
 
-def venv_with(python: str, wheel: Path, folder: Path) -> Path:
-    subprocess.run([python, "-m", "venv", str(folder)], check=True, timeout=300)
-    executable = folder / "bin" / "python"
-    subprocess.run(
-        [str(executable), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
-        check=True,
-        timeout=300,
-    )
-    return executable
+def venv_with(python: str, wheel: Path, folder: Path) -> str:
+    """A scratch environment (not the tests' cache) with ``wheel`` and nothing else."""
+    venv = venvs.create(folder, python)
+    venv.pip("install", "--no-deps", str(wheel))
+    return venv.python
 
 
 def counted(args: list[str], cwd: Path, **env: str) -> int:

@@ -78,6 +78,7 @@ def install(reduction: "Any") -> None:
     original_dumps = forking_pickler.__dict__["dumps"].__func__
     original_dump = reduction.dump
     from spawnfix.private_api import expects
+    from spawnfix.process_state import spawning_popen
 
     if not (
         expects(original_dumps, "multiprocessing.reduction:ForkingPickler.dumps")
@@ -174,12 +175,6 @@ def _launch_pickler(forking_pickler: "Any") -> "Any":
 
         log_decision("arrays not shared with the child: %r", error)
         return forking_pickler
-
-
-def spawning_popen(reduction: "Any") -> "Any":
-    """The Popen whose child is being launched (its ``_fds`` go to the child), or None."""
-    popen = reduction.context.get_spawning_popen()
-    return popen if isinstance(getattr(popen, "_fds", None), list) else None
 
 
 def _main_is_interactive() -> bool:

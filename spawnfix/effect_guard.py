@@ -41,6 +41,8 @@ import os
 import sys
 from contextlib import contextmanager
 
+from spawnfix import rerun_state
+
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -94,13 +96,6 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _refusing: "set[int]" = set()
 _every_thread = False
 _hook_installed = False
-_in_rerun = False
-# Set when the child received a re-run plan and its main fix-up was taken over: the
-# re-run is ahead (``rerun_ahead``), and what is set up before it (the parent's logging
-# handlers) must not write until it has ended.
-_rerun_expected = False
-# Called once the re-run has ended (``after_rerun``), in the order they were added.
-_after_rerun: "list[Any]" = []
 
 
 class EffectRefused(PermissionError):
@@ -190,28 +185,6 @@ def refusing() -> bool:
     return bool(_refusing) and (_every_thread or _thread.get_ident() in _refusing)
 
 
-def rerun_in_progress() -> bool:
-    """Whether this process is inside ``quiet_rerun()``."""
-    return _in_rerun
-
-
-def expect_rerun() -> None:
-    """Child: the main script's re-run will come (its fix-up is taken over)."""
-    global _rerun_expected
-    _rerun_expected = True
-
-
-def rerun_ahead() -> bool:
-    """Whether this child is inside its re-run, or will run one."""
-    return _in_rerun or _rerun_expected
-
-
-def after_rerun(callback: "Any") -> None:
-    """Run ``callback()`` when the re-run ends (once, however often it is added)."""
-    if callback not in _after_rerun:
-        _after_rerun.append(callback)
-
-
 @contextmanager
 def quiet_rerun(main: bool = True) -> "Iterator[None]":
     """Mute ``sys.stdout``/``sys.stderr`` for the re-run; install the refusal hook.
@@ -220,8 +193,8 @@ def quiet_rerun(main: bool = True) -> "Iterator[None]":
     (``spawnfix.quiet_imports``): only the importing thread is muted, and a re-run still
     expected stays expected (what runs after it waits for it). Inside a re-run this adds
     nothing."""
-    global _hook_installed, _in_rerun, _rerun_expected, _every_thread
-    if _in_rerun:
+    global _hook_installed, _every_thread
+    if rerun_state.in_rerun:
         yield
         return
     if not _hook_installed:
@@ -234,14 +207,14 @@ def quiet_rerun(main: bool = True) -> "Iterator[None]":
     from spawnfix import rerun_databases, rerun_files, shared_writes
 
     rerun_files.install(refusing, allowing_effects)
-    expected = _rerun_expected
-    _in_rerun = True
+    expected = rerun_state.expected
+    rerun_state.in_rerun = True
     _every_thread = main
     try:
         yield
     finally:
-        _in_rerun = _every_thread = False
-        _rerun_expected = expected and not main
+        rerun_state.in_rerun = _every_thread = False
+        rerun_state.expected = expected and not main
         rerun_files.uninstall()
         shared_writes.restore()
         rerun_databases.restore()
@@ -253,8 +226,7 @@ def quiet_rerun(main: bool = True) -> "Iterator[None]":
             sys.stderr = real_err
         # A user module imported before the main script's re-run: what waits for the
         # re-run's end (the parent's handlers, files opened again) waits on.
-        while _after_rerun and not _rerun_expected:
-            _after_rerun.pop(0)()
+        rerun_state.run_waiting()
 
 
 @contextmanager
@@ -264,11 +236,13 @@ def refusing_effects() -> "Iterator[None]":
     thread = _thread.get_ident()
     previous = thread in _refusing
     _refusing.add(thread)
-    if _in_rerun:
+    if rerun_state.in_rerun:
         from spawnfix import rerun_databases, shared_writes
 
         shared_writes.refuse_while(refusing, _refused)
-        rerun_databases.connect_read_only_while(refusing, allowing_effects, _refused, after_rerun)
+        rerun_databases.connect_read_only_while(
+            refusing, allowing_effects, _refused, rerun_state.after_rerun
+        )
     try:
         yield
     finally:

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from typing import Any, Optional
 
     from spawnfix import messages
-    from spawnfix.handoff import RerunPlan
+    from spawnfix.rerun import RerunPlan
 
 
 WANDB_INIT = "wandb.init"
@@ -341,7 +341,7 @@ def prepare_child_data(
     if mode.warns:
         warn_once("launch", findings.warning(), script.path, findings.first_line)
     if needs_plan or _sent_plan is not None:
-        from spawnfix.handoff import RerunPlan
+        from spawnfix.rerun import RerunPlan
 
         plan = RerunPlan.for_statement(script, statement) if needs_plan else None
         _attach_plan(data, name, plan or _sent_plan, package, "new")
@@ -381,7 +381,7 @@ def _attach_guarded_plan(
     if _repair_plan_sent and _sent_plan is not None:
         _attach_plan(data, name, _sent_plan, package, "as sent before")
     elif _sends_values() and guarded_children_get_fork_values(start_method, package):
-        from spawnfix.handoff import RerunPlan
+        from spawnfix.rerun import RerunPlan
 
         plan = RerunPlan(path, digest, None, None)
         _attach_plan(data, name, plan, package, "for the parent's values")

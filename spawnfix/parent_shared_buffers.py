@@ -236,7 +236,7 @@ def _share(array: "Any", protocol: int, fork_values: bool, reduction: "Any") -> 
         or not (flags.c_contiguous or flags.f_contiguous)
     ):
         return None
-    from spawnfix.by_value import spawning_popen
+    from spawnfix.process_state import spawning_popen
 
     popen = spawning_popen(reduction) if reduction is not None else None
     if popen is None:

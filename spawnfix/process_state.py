@@ -223,6 +223,12 @@ def _affinity() -> "Optional[frozenset[int]]":
     return frozenset(os.sched_getaffinity(0))
 
 
+def spawning_popen(reduction: "Any") -> "Any":
+    """The Popen whose child is being launched (its ``_fds`` go to the child), or None."""
+    popen = reduction.context.get_spawning_popen()
+    return popen if isinstance(getattr(popen, "_fds", None), list) else None
+
+
 def children_run_another_interpreter(spawn_module: "Any") -> bool:
     """Whether children run another interpreter than this one, which may not have
     spawnfix."""

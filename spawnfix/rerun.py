@@ -42,9 +42,74 @@ if TYPE_CHECKING:
     from typing import Any, Optional
 
     from spawnfix.child_values import ChildValues
-    from spawnfix.handoff import RerunPlan
 
 DEFAULT_PACKAGE = "multiprocessing"
+
+
+class RerunPlan:
+    """How far a child re-runs the main script (``spawnfix.rerun``).
+
+    ``statement_count`` is how many top-level statements the child may run (None: all of
+    them, stopping at the first process start). Only standard types travel: the child
+    unpickles the plan before ``__main__`` exists.
+    """
+
+    __slots__ = ("digest", "package", "path", "site_line", "statement_count")
+
+    def __init__(
+        self,
+        path: str,
+        digest: str,
+        statement_count: "Optional[int]",
+        site_line: "Optional[int]",
+        package: str = DEFAULT_PACKAGE,
+    ) -> None:
+        self.path = path
+        self.digest = digest
+        self.statement_count = statement_count
+        self.site_line = site_line
+        self.package = package
+
+    @classmethod
+    def for_statement(cls, script: "Any", statement: "Any") -> "RerunPlan":
+        """Plan for a spawn site: a simple statement is never run, a compound one is run
+        up to its first process start; nothing after the site runs. No site: run all."""
+        if statement is None:
+            return cls(script.path, script.digest, None, None)
+        count = statement.index if statement.kind == "simple" else statement.index + 1
+        return cls(script.path, script.digest, count, statement.first_line)
+
+    def narrowest(self, other: "Optional[RerunPlan]") -> "RerunPlan":
+        """The plan that runs fewer statements: a later child never re-runs more of the
+        script than an earlier one was allowed to."""
+        if other is None or other.path != self.path:
+            return self
+        if other.statement_count is None:
+            return self
+        if self.statement_count is None or other.statement_count < self.statement_count:
+            return other
+        return self
+
+    def for_package(self, package: str) -> "RerunPlan":
+        """The same plan, for children prepared by ``package`` (``multiprocess``...)."""
+        if package == self.package:
+            return self
+        return RerunPlan(self.path, self.digest, self.statement_count, self.site_line, package)
+
+    def __reduce__(self) -> "Any":
+        return (
+            RerunPlan,
+            (self.path, self.digest, self.statement_count, self.site_line, self.package),
+        )
+
+    def __repr__(self) -> str:
+        if self.statement_count is None:
+            where = "run every statement until the first process start"
+        elif self.site_line is None:
+            where = f"run {self.statement_count} statements"
+        else:
+            where = f"run {self.statement_count} statements (spawn site at line {self.site_line})"
+        return f"RerunPlan({self.path!r}, {where}, {self.package})"
 
 
 class RerunStopped(SystemExit):
@@ -58,7 +123,7 @@ class RerunStopped(SystemExit):
 
 def announce(spawn: "Any") -> bool:
     """Whether ``spawn``'s main-module fix-up can be taken over (its parameters are the
-    ones expected); if so the re-run is announced (``effect_guard.expect_rerun``), so that
+    ones expected); if so the re-run is announced (``rerun_state.expect_rerun``), so that
     a file the child's start opens before it (a logging handler's) stays silent until
     the re-run has ended."""
     from spawnfix.private_api import expects
@@ -68,9 +133,9 @@ def announce(spawn: "Any") -> bool:
         and expects(spawn._fixup_main_from_name, "multiprocessing.spawn:_fixup_main_from_name")
     ):
         return False
-    from spawnfix import effect_guard
+    from spawnfix import rerun_state
 
-    effect_guard.expect_rerun()
+    rerun_state.expect_rerun()
     return True
 
 

@@ -153,17 +153,17 @@ def standard_stream(stream_name: str) -> "Any":
 
 def reopen(path: str, mode: str, position: "Any", text: "Any") -> "Any":
     """Child: the parent's open file, opened again (appending, or at the same position)."""
-    from spawnfix import effect_guard
+    from spawnfix import rerun_state
 
     writing = "a" in mode
-    target = os.devnull if writing and effect_guard.rerun_in_progress() else path
+    target = os.devnull if writing and rerun_state.rerun_in_progress() else path
     if text is None:
         handle = open(target, mode)  # noqa: SIM115 (the program owns it, as in the parent)
     else:
         handle = open(target, mode, encoding=text[0], errors=text[1])  # noqa: SIM115
     if target != path:
         _waiting.append((handle, path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, None))
-        effect_guard.after_rerun(connect_reopened_files)
+        rerun_state.after_rerun(connect_reopened_files)
     elif position:
         handle.seek(position)
     return handle
@@ -172,10 +172,10 @@ def reopen(path: str, mode: str, position: "Any", text: "Any") -> "Any":
 def adopt(shared: "Any", mode: str, text: "Any", path: str) -> "Any":
     """Child: the parent's open file, as the same open file description (fork's sharing);
     ``mode`` is the parent's (opening a descriptor never truncates or creates)."""
-    from spawnfix import effect_guard
+    from spawnfix import rerun_state
 
     descriptor = shared.detach()
-    if not effect_guard.rerun_ahead():
+    if not rerun_state.rerun_ahead():
         return _open_file(descriptor, mode, text)
     _remember_parents_file(descriptor)  # for a file the re-run opens again
     if "+" in mode:
@@ -187,14 +187,14 @@ def adopt(shared: "Any", mode: str, text: "Any", path: str) -> "Any":
     stand_in = "a" + ("b" if "b" in mode else "")
     handle = _open_file(os.devnull, stand_in, text)
     _waiting.append((handle, path, 0, descriptor))
-    effect_guard.after_rerun(connect_reopened_files)
+    rerun_state.after_rerun(connect_reopened_files)
     return handle
 
 
 def silence_until_rerun_ends(handle: "Any", descriptor: int, path: str) -> None:
     """Child, in the re-run: ``handle`` writes to os.devnull until the re-run ends, then
     to ``descriptor`` (which it takes over)."""
-    from spawnfix import effect_guard
+    from spawnfix import rerun_state
 
     silent = os.open(os.devnull, os.O_WRONLY)
     try:
@@ -202,7 +202,7 @@ def silence_until_rerun_ends(handle: "Any", descriptor: int, path: str) -> None:
     finally:
         os.close(silent)
     _waiting.append((handle, path, 0, descriptor))
-    effect_guard.after_rerun(connect_reopened_files)
+    rerun_state.after_rerun(connect_reopened_files)
 
 
 def _remember_parents_file(descriptor: int) -> None:

@@ -23,6 +23,7 @@ CHILD = {
     "rerun",
     "rerun_databases",
     "rerun_files",
+    "rerun_state",
     "shared_writes",
     "startup_reports",
 }
@@ -49,12 +50,8 @@ ANALYSIS_MAY_IMPORT = ANALYSIS | {"messages"}
 # package's own hooks (``spawnfix.install_parent_side_at_first_launch``), not by importing
 # the parent side.
 KNOWN_CYCLES = {
-    frozenset({"by_value", "parent_shared_buffers"}),
     frozenset({"config", "diagnostics"}),
-    frozenset({"effect_guard", "rerun_files"}),
-    frozenset({"effect_guard", "shared_files"}),
     frozenset({"forkserver_preload", "mp_hooks"}),
-    frozenset({"rerun_files", "shared_files"}),
 }
 
 
