@@ -49,8 +49,10 @@ TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are s
 if TYPE_CHECKING:
     from typing import Any
 
-# The replacements made in the reduction module (spawnfix.patching), for ``uninstall``.
+# The replacements made in the reduction module (spawnfix.patching), for ``uninstall``,
+# and that module (multiprocessing.reduction).
 _patched = None
+_reduction = None
 
 # Whether this process has prepared a spawn or forkserver child (spawnfix.mp_hooks says
 # so): until then an interactive __main__ only has fork children, which inherit it, and
@@ -71,7 +73,7 @@ class _ByValueFailed(Exception):
 
 def install(reduction: "Any") -> None:
     """Wrap ``reduction.ForkingPickler.dumps`` and ``reduction.dump``; idempotent."""
-    global _patched
+    global _patched, _reduction
     if _patched:
         return
     forking_pickler = reduction.ForkingPickler
@@ -133,7 +135,7 @@ def install(reduction: "Any") -> None:
     patches = Patches()
     patches.replace(forking_pickler, "dumps", classmethod(dumps))
     patches.replace(reduction, "dump", dump)
-    _patched = patches
+    _patched, _reduction = patches, reduction
 
 
 def install_after_cloudpickle(_cloudpickle: "Any") -> None:
@@ -443,7 +445,7 @@ def _strict_refusal(obj: "Any", reason: "Any") -> BaseException:
 def _locate_unpicklable(obj: "Any") -> "tuple[Any, str]":
     """The innermost part of ``obj`` that cannot be pickled even by value, and where it
     sits (``args[1] of Process(target=work)``, ``an item of a Pool task``...)."""
-    pickler_class = _by_value_pickler_class(_patched["module"].ForkingPickler)
+    pickler_class = _by_value_pickler_class(_reduction.ForkingPickler)
 
     def fails(item: "Any") -> bool:
         try:

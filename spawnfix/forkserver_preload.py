@@ -49,6 +49,7 @@ import sys
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, Optional
 
 SKIP_VARIABLE = "SPAWNFIX_FORKSERVER_SKIP"
@@ -56,8 +57,10 @@ RUNNER_MODULE = "spawnfix.run_preload"
 DEFAULT_PRELOAD = ["__main__"]
 
 
-def choose_preload(data: "dict[str, Any]") -> None:
-    """Parent: extend the starting fork server's preload with the script's imports."""
+def choose_preload(data: "dict[str, Any]", imports_main: "Callable[[Any], bool]") -> None:
+    """Parent: extend the starting fork server's preload with the script's imports.
+    ``imports_main(script)``: whether this fork server imports the main script itself
+    (``spawnfix.mp_hooks.fork_server_imports_main`` decides it)."""
     from spawnfix import config
     from spawnfix.diagnostics import log_decision
 
@@ -75,7 +78,7 @@ def choose_preload(data: "dict[str, Any]") -> None:
         return
     global _default_preload_list
     settings = encode_settings([*modules, *for_children], path)
-    if _children_get_fork_values(path):
+    if _children_get_fork_values(path, imports_main):
         settings.append(QUIET_USER_MODULES)
     # spawnfix's own list is not the program's choice (program_chose_preload).
     server._preload_modules = _default_preload_list = [*DEFAULT_PRELOAD, RUNNER_MODULE, *settings]
@@ -91,15 +94,15 @@ def choose_preload(data: "dict[str, Any]") -> None:
 QUIET_USER_MODULES = "spawnfix.run_preload:user-modules:quiet"
 
 
-def _children_get_fork_values(path: "Optional[str]") -> bool:
+def _children_get_fork_values(path: "Optional[str]", imports_main: "Callable[[Any], bool]") -> bool:
     # Whether this fork server's children are a program's written for fork: those of a
     # script the fork server does not import (unguarded, or guarded and withheld).
-    from spawnfix import mp_hooks, running_script
+    from spawnfix import running_script
 
     script = running_script.load_script(path)
     if script is None or script.tree is None:
         return False
-    return not mp_hooks.fork_server_imports_main(script)
+    return not imports_main(script)
 
 
 # The preload list the fork server object was made with: a program that calls

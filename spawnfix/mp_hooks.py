@@ -129,7 +129,7 @@ def _choose_fork_server_preload(data: "dict[str, Any]") -> None:
     try:
         from spawnfix import forkserver_preload
 
-        forkserver_preload.choose_preload(data)
+        forkserver_preload.choose_preload(data, fork_server_imports_main)
     except Exception as error:  # fail open: the fork server starts as it would
         log_decision("fork server preload not extended: %r", error)
 

@@ -40,6 +40,10 @@ class Patches:
         self._done.append((owner, name, raw if own else _INHERITED))
         return original
 
+    def holds(self, owner: "Any", name: str) -> bool:
+        """Whether ``owner.name`` is one of the replacements made here."""
+        return any(done is owner and done_name == name for done, done_name, _ in self._done)
+
     def undo(self) -> None:
         """Put back every attribute replaced, newest first."""
         while self._done:

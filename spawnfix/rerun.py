@@ -497,14 +497,14 @@ def bootstrap_guards(package: str = DEFAULT_PACKAGE) -> "Iterator[None]":
             return
         original_set_start_method(method, force=force)
 
-    start.__wrapped__ = original_start  # type: ignore[attr-defined]
-    set_start_method.__wrapped__ = original_set_start_method  # type: ignore[attr-defined]
-    process.BaseProcess.start = start
-    package_module.set_start_method = set_start_method
+    from spawnfix.patching import Patches
+
+    patches = Patches()
+    patches.replace(process.BaseProcess, "start", start)
+    patches.replace(package_module, "set_start_method", set_start_method)
     _rerun_active = True
     try:
         yield
     finally:
         _rerun_active = False
-        process.BaseProcess.start = original_start
-        package_module.set_start_method = original_set_start_method
+        patches.undo()

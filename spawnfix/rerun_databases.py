@@ -16,13 +16,16 @@ that does not exist would be created: refused as before; ``":memory:"`` is the c
 import os
 import sys
 
+from spawnfix.patching import Patches
+
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
     from typing import Any, Callable, Optional
 
-# The connections made read-only in this re-run, and the replaced ``connect`` functions.
+# The connections made read-only in this re-run.
 _read_only: "list[Any]" = []
-_replaced: "list[tuple[Any, Any]]" = []
+# ``sqlite3.connect`` replaced now (spawnfix.patching).
+_replaced = Patches()
 
 _SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master"})
 # Pragmas that only set the connection's own behaviour, allowed with a value.
@@ -48,7 +51,7 @@ def connect_read_only_while(
 ) -> None:
     """Replace ``sqlite3.connect`` (if sqlite3 is imported) for the re-run's statements."""
     module = sys.modules.get("sqlite3")
-    if module is None or any(owner is module for owner, _ in _replaced):
+    if module is None or _replaced.holds(module, "connect"):
         return
     original = module.connect
 
@@ -70,18 +73,14 @@ def connect_read_only_while(
         after_rerun(_lift_read_only)
         return connection
 
-    connect.__wrapped__ = original  # type: ignore[attr-defined]
     for owner in (module, sys.modules.get("sqlite3.dbapi2")):
         if owner is not None and getattr(owner, "connect", None) is original:
-            _replaced.append((owner, original))
-            owner.connect = connect
+            _replaced.replace(owner, "connect", connect)
 
 
 def restore() -> None:
     """Put ``sqlite3.connect`` back (the re-run has ended)."""
-    while _replaced:
-        owner, original = _replaced.pop()
-        owner.connect = original
+    _replaced.undo()
 
 
 def _lift_read_only() -> None:

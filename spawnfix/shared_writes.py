@@ -15,6 +15,8 @@ reading through a proxy, and a ``Connection``'s ``send``, are left alone.
 
 import sys
 
+from spawnfix.patching import Patches
+
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
     from typing import Any, Callable
@@ -45,36 +47,29 @@ _CHANGING = frozenset(
     }
 )
 
-# (class, attribute name, original) of what is replaced now.
-_replaced: "list[tuple[type, str, Any]]" = []
+# What is replaced now (spawnfix.patching).
+_replaced = Patches()
 
 
 def refuse_while(refusing: "Callable[[], bool]", refused: "Callable[[str], Exception]") -> None:
     """Make queue puts and proxy changes raise ``refused(what)`` while ``refusing()``
     (the modules imported by now; called again, it adds those imported since)."""
-    done = {(kind, name) for kind, name, _ in _replaced}
     queues = sys.modules.get("multiprocessing.queues")
     if queues is not None:
         for kind in (queues.Queue, queues.JoinableQueue, queues.SimpleQueue):
-            if (kind, "put") not in done and "put" in vars(kind):
-                _replace(kind, "put", _refusing_put(vars(kind)["put"], refusing, refused))
+            if not _replaced.holds(kind, "put") and "put" in vars(kind):
+                put = _refusing_put(vars(kind)["put"], refusing, refused)
+                _replaced.replace(kind, "put", put)
     managers = sys.modules.get("multiprocessing.managers")
     proxy = getattr(managers, "BaseProxy", None)
-    if proxy is not None and (proxy, "_callmethod") not in done:
-        original = proxy._callmethod
-        _replace(proxy, "_callmethod", _refusing_call(original, refusing, refused))
+    if proxy is not None and not _replaced.holds(proxy, "_callmethod"):
+        call = _refusing_call(proxy._callmethod, refusing, refused)
+        _replaced.replace(proxy, "_callmethod", call)
 
 
 def restore() -> None:
     """Put every original back."""
-    while _replaced:
-        kind, name, original = _replaced.pop()
-        setattr(kind, name, original)
-
-
-def _replace(kind: type, name: str, replacement: "Any") -> None:
-    _replaced.append((kind, name, vars(kind)[name]))
-    setattr(kind, name, replacement)
+    _replaced.undo()
 
 
 def _refusing_put(original: "Any", refusing: "Any", refused: "Any") -> "Any":
@@ -83,7 +78,6 @@ def _refusing_put(original: "Any", refusing: "Any", refused: "Any") -> "Any":
             raise refused(f"put into a {type(self).__name__} the parent shares")
         return original(self, *args, **kwargs)
 
-    put.__wrapped__ = original  # type: ignore[attr-defined]
     return put
 
 
@@ -93,5 +87,4 @@ def _refusing_call(original: "Any", refusing: "Any", refused: "Any") -> "Any":
             raise refused(f"{methodname} through a manager proxy the parent shares")
         return original(self, methodname, *args, **kwargs)
 
-    _callmethod.__wrapped__ = original  # type: ignore[attr-defined]
     return _callmethod
