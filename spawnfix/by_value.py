@@ -49,7 +49,7 @@ TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are s
 if TYPE_CHECKING:
     from typing import Any
 
-# The replacements made in the reduction module (spawnfix.patching), for ``uninstall``,
+# The replacements made in the reduction module (spawnfix.private_api.Patches), for ``uninstall``,
 # and that module (multiprocessing.reduction).
 _patched = None
 _reduction = None
@@ -130,7 +130,7 @@ def install(reduction: "Any") -> None:
         # pickle it apart first, so that a failed attempt leaves no bytes behind.
         file.write(dumps(_launch_pickler(forking_pickler), obj, protocol))
 
-    from spawnfix.patching import Patches
+    from spawnfix.private_api import Patches
 
     patches = Patches()
     patches.replace(forking_pickler, "dumps", classmethod(dumps))

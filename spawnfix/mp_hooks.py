@@ -59,7 +59,7 @@ FORKSERVER_PRELOAD_CALL = "ignore"
 _observed_calls: "list[tuple[int, str]]" = []
 
 # Spawn modules patched in this process (multiprocessing.spawn, multiprocess.spawn, ...),
-# by module name, and the replacements made (spawnfix.patching), for ``uninstall``.
+# by module name, and the replacements made (spawnfix.private_api.Patches), for ``uninstall``.
 _patched: "set[str]" = set()
 _patches: "Any" = None
 
@@ -114,7 +114,7 @@ def install(spawn_module: "Any") -> None:
         return data
 
     global _patches
-    from spawnfix.patching import Patches
+    from spawnfix.private_api import Patches
 
     get_preparation_data.__doc__ = original.__doc__
     get_preparation_data.spawnfix_patch = True  # type: ignore[attr-defined]

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 # worker ever getting going is the same failure repeating, reached within seconds.
 STARTUP_DEATHS_TO_STOP = 3
 
-# The replacements made in the pool module and for executors (spawnfix.patching), for
+# The replacements made in the pool module and for executors (spawnfix.private_api.Patches), for
 # ``uninstall`` and ``uninstall_executor``.
 _patched: "Any" = None
 _executor_patched: "Any" = None
@@ -140,7 +140,7 @@ def install(pool_module: "Any") -> None:
             raise error
         original_check_running(self)
 
-    from spawnfix.patching import Patches
+    from spawnfix.private_api import Patches
 
     patches = Patches()
     patches.replace(pool_class, "__init__", __init__)
@@ -358,7 +358,7 @@ def install_executor(process_module: "Any") -> None:
             if ours:
                 _name_cause_in_broken_message(self.executor_reference, ours)
 
-    from spawnfix.patching import Patches
+    from spawnfix.private_api import Patches
 
     patches = Patches()
     patches.replace(executor_class, "__init__", __init__)

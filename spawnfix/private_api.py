@@ -1,4 +1,14 @@
-"""The standard library's private functions spawnfix replaces, and the parameters it expects.
+"""What spawnfix replaces in other modules: how (``Patches``), and, for the standard
+library's private functions, the parameters it expects.
+
+Every hook of spawnfix is a plain function put in place of another module's (no wrapt
+proxy: importing wrapt costs more than a small ``Pool``'s whole budget, in every process
+that starts a child). A mechanism keeps its replacements in one ``Patches``: ``replace``
+records the attribute as it was (a ``staticmethod`` or ``classmethod`` stays one, an
+inherited one is inherited again after ``undo``) and gives the replacement a
+``__wrapped__`` that reaches the original function; ``undo`` puts every attribute back,
+newest first. Both live here because every process that imports ``multiprocessing``
+imports this module anyway: a module of their own would be one more import there.
 
 A point release may change a private function (3.14 added ``bpe_message`` to
 ``_ExecutorManagerThread.terminate_broken``). Each replacement either passes its arguments
@@ -72,3 +82,46 @@ def expects(function: "Any", key: str) -> bool:
 
     log_decision("%s has parameters %s, not %s: left alone", key, found, wanted)
     return False
+
+
+class Patches:
+    """The replacements one mechanism made, undone together."""
+
+    __slots__ = ("_done",)
+
+    def __init__(self) -> None:
+        self._done: list[tuple[Any, str, Any]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._done)
+
+    def replace(self, owner: "Any", name: str, replacement: "Any", wraps: bool = True) -> "Any":
+        """Put ``replacement`` in place of ``owner.name``; return the original function
+        (unwrapped from a ``staticmethod``/``classmethod``). ``wraps``: the replacement
+        gets a ``__wrapped__`` reaching that function (not for a re-bound method that
+        has its own)."""
+        own = name in vars(owner)
+        raw = vars(owner)[name] if own else getattr(owner, name)
+        original = getattr(raw, "__func__", raw)
+        if wraps:
+            getattr(replacement, "__func__", replacement).__wrapped__ = original
+        setattr(owner, name, replacement)
+        self._done.append((owner, name, raw if own else _INHERITED))
+        return original
+
+    def holds(self, owner: "Any", name: str) -> bool:
+        """Whether ``owner.name`` is one of the replacements made here."""
+        return any(done is owner and done_name == name for done, done_name, _ in self._done)
+
+    def undo(self) -> None:
+        """Put back every attribute replaced, newest first."""
+        while self._done:
+            owner, name, raw = self._done.pop()
+            if raw is _INHERITED:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, raw)
+
+
+# The attribute was inherited: ``undo`` removes the replacement again.
+_INHERITED = object()

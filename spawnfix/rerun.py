@@ -497,7 +497,7 @@ def bootstrap_guards(package: str = DEFAULT_PACKAGE) -> "Iterator[None]":
             return
         original_set_start_method(method, force=force)
 
-    from spawnfix.patching import Patches
+    from spawnfix.private_api import Patches
 
     patches = Patches()
     patches.replace(process.BaseProcess, "start", start)

@@ -16,7 +16,7 @@ that does not exist would be created: refused as before; ``":memory:"`` is the c
 import os
 import sys
 
-from spawnfix.patching import Patches
+from spawnfix.private_api import Patches
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 # The connections made read-only in this re-run.
 _read_only: "list[Any]" = []
-# ``sqlite3.connect`` replaced now (spawnfix.patching).
+# ``sqlite3.connect`` replaced now (spawnfix.private_api.Patches).
 _replaced = Patches()
 
 _SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master"})

@@ -15,7 +15,7 @@ reading through a proxy, and a ``Connection``'s ``send``, are left alone.
 
 import sys
 
-from spawnfix.patching import Patches
+from spawnfix.private_api import Patches
 
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ _CHANGING = frozenset(
     }
 )
 
-# What is replaced now (spawnfix.patching).
+# What is replaced now (spawnfix.private_api.Patches).
 _replaced = Patches()
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 # The start methods named so far in this process, by package (multiprocessing, its forks).
 _chosen: "dict[str, set[str]]" = {}
-# Packages patched here, with their replacements (spawnfix.patching), for ``uninstall``.
+# Packages patched here, with their replacements (spawnfix.private_api.Patches), for ``uninstall``.
 _patched: "dict[str, Any]" = {}
 
 
@@ -58,7 +58,7 @@ def install(package_module: "Any") -> None:
         named.__doc__ = original.__doc__
         return named
 
-    from spawnfix.patching import Patches
+    from spawnfix.private_api import Patches
 
     patches = Patches()
     for owner, name in (

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 # The attribute set on each thread started from the main script's top-level code.
 ORIGIN_ATTRIBUTE = "_spawnfix_started_at_line"
 
-# ``threading.Thread.start`` replaced (spawnfix.patching), for ``uninstall``.
+# ``threading.Thread.start`` replaced (spawnfix.private_api.Patches), for ``uninstall``.
 _patches: "Any" = None
 
 
@@ -37,7 +37,7 @@ def install(_package: "Any" = None) -> None:
         return
     import threading
 
-    from spawnfix.patching import Patches
+    from spawnfix.private_api import Patches
 
     original = threading.Thread.start
 

@@ -270,7 +270,7 @@ def test_a_watched_module_imported_before_the_hook_starts_spawnfix_at_once(scrat
         "import sys, spawnfix\n"
         "print(spawnfix.is_active(), sys.modules['_spawnfix_startup'] in sys.meta_path)\n"
         "from spawnfix import thread_sites\n"
-        "print(thread_sites._original_start is not None)\n"
+        "print(bool(thread_sites._patches))\n"
     )
     result = run_python(scratch_env.python, ["-c", code], tmp_path)
     assert result.stdout.split() == ["True", "False", "True"], result.output

@@ -119,7 +119,6 @@ def test_every_module_is_placed():
         "handoff",
         "inherited_config",
         "messages",
-        "patching",
         "private_api",
         "run_command",
         "run_preload",

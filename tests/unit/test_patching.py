@@ -1,5 +1,5 @@
-"""spawnfix.patching: replacements undone exactly; every mechanism's install and uninstall
-are symmetric on the real standard library."""
+"""spawnfix.private_api.Patches: replacements undone exactly; every mechanism's install
+and uninstall are symmetric on the real standard library."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import threading
 import types
 
 from spawnfix import by_value, mp_hooks, pool_watchdog, start_method_choice
-from spawnfix.patching import Patches
+from spawnfix.private_api import Patches
 
 
 class Base:
