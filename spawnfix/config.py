@@ -261,7 +261,6 @@ def current() -> "Config":
     global _current
     if _current is None:
         _current = _read_failing_open()
-        _report_ignored(_current)
     return _current
 
 
@@ -269,7 +268,6 @@ def reload() -> "Config":
     """Read the environment again (for tests and for ``spawnfix doctor``)."""
     global _current
     _current = _read_failing_open()
-    _report_ignored(_current)
     return _current
 
 
@@ -278,17 +276,3 @@ def _read_failing_open() -> "Config":
         return parse(os.environ)
     except Exception:  # fail open: the defaults, never an error at the program's import
         return Config(ON, False, None, True)
-
-
-def _report_ignored(settings: "Config") -> None:
-    # Called once _current is set: log_decision asks current() whether to write.
-    if not settings.ignored:
-        return  # nothing to say: no module imported for it (every process reads this)
-    try:
-        from spawnfix import messages
-        from spawnfix.diagnostics import log_decision
-
-        for name, raw in settings.ignored:
-            log_decision("%s", messages.setting_not_understood(name, raw))
-    except Exception:
-        pass

@@ -47,7 +47,27 @@ def _debugging() -> bool:
         if DEBUG_VARIABLE not in os.environ:
             return False
         from spawnfix import config
-    return bool(config.current().debug)
+    settings = config.current()
+    if settings.debug and settings is not _reported_settings:
+        _report_ignored(settings)
+    return bool(settings.debug)
+
+
+# The configuration whose values not understood were logged (``_report_ignored``).
+_reported_settings: "Any" = None
+
+
+def _report_ignored(settings: "Any") -> None:
+    # Before the first decision logged under SPAWNFIX_DEBUG (and again after a reload):
+    # each setting spawnfix did not understand, and that it kept its default.
+    global _reported_settings
+    _reported_settings = settings
+    if not settings.ignored:
+        return
+    from spawnfix import messages
+
+    for name, raw in settings.ignored:
+        log_decision("%s", messages.setting_not_understood(name, raw))
 
 
 def _install_debug_handler() -> None:

@@ -205,15 +205,20 @@ def test_current_never_raises_and_falls_back_to_defaults(monkeypatch):
 
 
 def test_ignored_values_are_logged_once_under_debug(monkeypatch, spawnfix_log):
+    """Before the first decision logged, once per configuration read."""
     monkeypatch.setenv(config.DEBUG_VARIABLE, "1")
     monkeypatch.setenv(config.VALUE_LIMIT_VARIABLE, "inf")
     monkeypatch.setenv(config.WARM_VARIABLE, "maybe")
     config.current()
     config.current()
+    diagnostics.log_decision("first decision")
+    diagnostics.log_decision("second decision")
     logged = [record.getMessage() for record in spawnfix_log.records]
     assert logged == [
         messages.setting_not_understood(config.WARM_VARIABLE, "maybe"),
         messages.setting_not_understood(config.VALUE_LIMIT_VARIABLE, "inf"),
+        "first decision",
+        "second decision",
     ]
 
 
