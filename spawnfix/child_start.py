@@ -40,7 +40,8 @@ inherited_plan: "Optional[RerunPlan]" = None
 
 
 class Received:
-    """The hand-off as the child rebuilds it (``spawnfix.handoff.Handoff`` in the parent)."""
+    """The hand-off as the child rebuilds it (``spawnfix.handoff.Handoff`` in the parent,
+    which adds how it pickles)."""
 
     __slots__ = ("package", "plan", "report", "settings", "values")
 
@@ -52,6 +53,10 @@ class Received:
         self.report = report
         self.values = values
         self.plan = plan
+
+    def __bool__(self) -> bool:
+        """Whether it carries anything for the child."""
+        return bool(self.settings or self.report or self.values or self.plan)
 
     def __repr__(self) -> str:
         parts = [name for name in ("settings", "report", "values", "plan") if getattr(self, name)]

@@ -9,36 +9,34 @@ Each part pickles to plain data. The child rebuilds the hand-off with
 library's own preparation. The child never imports this module.
 """
 
+from spawnfix.child_start import Received, arrive
+
 TYPE_CHECKING = False  # typing costs milliseconds at startup; annotations are strings
 if TYPE_CHECKING:
     from typing import Any, Optional
 
     from spawnfix.rerun import RerunPlan
 
+
 KEY = "spawnfix"
 DEFAULT_PACKAGE = "multiprocessing"
 
 
-class Handoff:
-    """Everything spawnfix gives one child, in the order the child recipe uses it."""
+class Handoff(Received):
+    """Everything spawnfix gives one child, in the order the child recipe uses it: the
+    package whose spawn module prepares the child (``multiprocess``...), the parent's
+    settings (``spawnfix.inherited_config``), a pool worker's report pipe
+    (``spawnfix.startup_reports``), the parent's globals (``spawnfix.parent_values``) and
+    how far the child re-runs the main script (``spawnfix.rerun.RerunPlan``). The child
+    rebuilds it as a plain ``child_start.Received``."""
 
-    __slots__ = ("package", "plan", "report", "settings", "values")
+    __slots__ = ()
 
     def __init__(self, package: str = DEFAULT_PACKAGE) -> None:
-        self.package = package  # whose spawn module prepares the child (multiprocess...)
-        self.settings: Any = None  # spawnfix.inherited_config: environment, warnings, logging
-        self.report: Any = None  # spawnfix.startup_reports: a pool worker's report pipe
-        self.values: Any = None  # spawnfix.parent_values: the parent's globals
-        self.plan: Optional[RerunPlan] = None  # how far the child re-runs the main script
+        super().__init__(package, None, None, None, None)
 
     def __reduce__(self) -> "Any":
-        from spawnfix.child_start import arrive
-
         return (arrive, (self.package, self.settings, self.report, self.values, self.plan))
-
-    def __repr__(self) -> str:
-        parts = [name for name in ("settings", "report", "values", "plan") if getattr(self, name)]
-        return f"Handoff({self.package}: {', '.join(parts) or 'nothing'})"
 
 
 def in_preparation(data: "dict[str, Any]", package: str = DEFAULT_PACKAGE) -> Handoff:

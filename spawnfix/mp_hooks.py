@@ -58,9 +58,8 @@ FORKSERVER_PRELOAD_CALL = "ignore"
 # which every child re-running the script would repeat. Appended to by ``record_call``.
 _observed_calls: "list[tuple[int, str]]" = []
 
-# Spawn modules patched in this process (multiprocessing.spawn, multiprocess.spawn, ...),
-# by module name, and the replacements made (spawnfix.private_api.Patches), for ``uninstall``.
-_patched: "set[str]" = set()
+# The replacements made in spawn modules (multiprocessing.spawn, multiprocess.spawn, ...:
+# spawnfix.private_api.Patches), for ``uninstall``.
 _patches: "Any" = None
 
 # The narrowest plan sent to a child so far; every later child gets at most as much.
@@ -73,7 +72,8 @@ _repair_plan_sent = False
 
 def install(spawn_module: "Any") -> None:
     """Wrap ``spawn_module.get_preparation_data``; a second call is a no-op."""
-    if spawn_module.__name__ in _patched:
+    global _patches
+    if _patches is not None and _patches.holds(spawn_module, "get_preparation_data"):
         return
     from spawnfix.private_api import expects
 
@@ -106,21 +106,16 @@ def install(spawn_module: "Any") -> None:
         start_method = start_method_of_caller(caller_module, data)
         _add_inherited_config(data, name, package, start_method)
         _add_parent_values(data, name, package, start_method)
-        handoff = data.get(KEY)
-        if handoff is not None and not (
-            handoff.plan or handoff.report or handoff.settings or handoff.values
-        ):
+        if KEY in data and not data[KEY]:
             del data[KEY]  # nothing for the child: it imports nothing of spawnfix's
         return data
 
-    global _patches
     from spawnfix.private_api import Patches
 
     get_preparation_data.__doc__ = original.__doc__
     get_preparation_data.spawnfix_patch = True  # type: ignore[attr-defined]
     _patches = _patches or Patches()
     _patches.replace(spawn_module, "get_preparation_data", get_preparation_data)
-    _patched.add(spawn_module.__name__)
     thread_sites.install()
     log_decision("patched %s.get_preparation_data", spawn_module.__name__)
 
@@ -223,13 +218,12 @@ def uninstall() -> None:
     """Restore the original ``get_preparation_data`` in every patched spawn module."""
     if _patches:
         _patches.undo()
-    _patched.clear()
     thread_sites.uninstall()
 
 
 def is_installed() -> bool:
     """Whether this process has the parent-side patch in place."""
-    return bool(_patched)
+    return bool(_patches)
 
 
 def _inherited_plan() -> "Optional[RerunPlan]":
